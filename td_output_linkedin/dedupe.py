@@ -1,0 +1,67 @@
+"""Drop members seen before, in about 8 bytes of memory per distinct member.
+
+A Python set of ten million fingerprints costs several hundred megabytes, so fingerprints are kept
+in sorted ``numpy`` arrays instead, organised like a log-structured merge tree: each chunk of new
+fingerprints becomes a small sorted run, and runs of similar size are merged, so there are about
+log2(n) runs and a lookup is one binary search per run, done for a whole chunk at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+# NOTE: fingerprints are 64-bit, so two different members collide with probability about
+# n**2 / 2**65 (about 3 in a million for a job of ten million members); a collision would
+# drop one member as a duplicate.
+
+
+class Deduplicator:
+    """Remembers the fingerprints of the members already kept."""
+
+    def __init__(self) -> None:
+        self._runs: list[np.ndarray] = []
+        self.distinct = 0
+
+    def first_occurrences(self, fingerprints: Sequence[int]) -> list[bool]:
+        """Returns, for each fingerprint in order, whether it is seen here for the first time.
+
+        A fingerprint repeated inside ``fingerprints`` counts as new only at its first position.
+        All fingerprints are remembered afterwards.
+        """
+        count = len(fingerprints)
+        if count == 0:
+            return []
+        chunk = np.fromiter(fingerprints, dtype=np.uint64, count=count)
+
+        # First position of each value inside the chunk.
+        _, first_index = np.unique(chunk, return_index=True)
+        is_new = np.zeros(count, dtype=bool)
+        is_new[first_index] = True
+
+        for run in self._runs:
+            positions = np.searchsorted(run, chunk)
+            np.minimum(positions, len(run) - 1, out=positions)
+            is_new &= run[positions] != chunk
+
+        added = np.sort(chunk[is_new])
+        if len(added):
+            self._add_run(added)
+        return is_new.tolist()
+
+    def _add_run(self, run: np.ndarray) -> None:
+        self.distinct += len(run)
+        self._runs.append(run)
+        # Merge while the newest run is at least half the size of the one before it, which keeps
+        # the runs' sizes roughly doubling from newest to oldest.
+        while len(self._runs) >= 2 and 2 * len(self._runs[-1]) >= len(self._runs[-2]):
+            newest = self._runs.pop()
+            older = self._runs.pop()
+            merged = np.concatenate((older, newest))
+            merged.sort()
+            self._runs.append(merged)
+
+    @property
+    def memory_bytes(self) -> int:
+        return sum(run.nbytes for run in self._runs)

@@ -1,0 +1,332 @@
+"""The job's middle: rows -> members -> unique members -> batches -> sink -> counts.
+
+Stop mode (``ignore_invalid_records: false``) reads and validates the whole input first, spooling
+the unique members to a temporary file, and sends nothing when any row is invalid. Skip mode sends
+while it reads. In both modes memory does not grow with the number of rows: the spool is on disk
+and duplicates are found with compact fingerprints.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgpack
+
+from .dedupe import Deduplicator
+from .errors import InvalidRecordsError, JobInterrupted
+from .joblog import JobLog
+from .records import Member, Rejection
+from .sink import Batch, BatchResult, Segment, Sink
+
+MAX_REPORTED_REJECTIONS = 1000
+PROGRESS_INTERVAL_SECONDS = 10.0
+# How often (in rows) the read loop looks at the clock and the stop flag.
+CHECK_EVERY_ROWS = 4096
+
+RowItem = tuple[int, Mapping[str, Any]] | Rejection
+Builder = Callable[[int, Mapping[str, Any]], Member | Rejection]
+
+
+@dataclass
+class JobResult:
+    """Counts of one job. ``rows_read = members_valid + rows_invalid + duplicates`` always holds, and
+    ``elements_sent = elements_accepted + elements_failed`` holds once the job ends."""
+
+    rows_read: int = 0
+    members_valid: int = 0
+    rows_invalid: int = 0
+    duplicates: int = 0
+    elements_sent: int = 0
+    elements_accepted: int = 0
+    elements_failed: int = 0
+    elements_not_sent: int = 0
+    batches: int = 0
+    requests: int = 0
+    segment_id: str | None = None
+    segment_name: str | None = None
+    segment_created: bool = False
+    segment_status: str | None = None
+    segment_member_count: int | None = None
+    dry_run: bool = False
+    sandbox: bool = False
+    mode: str | None = None
+    audience_type: str | None = None
+    values_left_out: dict[str, int] = field(default_factory=dict)
+    invalid: list[dict[str, Any]] = field(default_factory=list)
+    invalid_not_listed: int = 0
+    succeeded: bool = False
+    error: str | None = None
+    duration_seconds: float = 0.0
+
+    def add_invalid(self, row: int, column: str | None, reason: str, source: str) -> None:
+        if len(self.invalid) < MAX_REPORTED_REJECTIONS:
+            self.invalid.append({"row": row, "column": column, "reason": reason, "source": source})
+        else:
+            self.invalid_not_listed += 1
+
+    def to_report(self) -> dict[str, Any]:
+        """The JSON report written by ``--report``: counts, the segment and the first rejections."""
+        return {
+            "succeeded": self.succeeded,
+            "error": self.error,
+            "dry_run": self.dry_run,
+            "sandbox": self.sandbox,
+            "mode": self.mode,
+            "audience_type": self.audience_type,
+            "segment_name": self.segment_name,
+            "segment_id": self.segment_id,
+            "segment_created": self.segment_created,
+            "segment_status": self.segment_status,
+            "segment_member_count": self.segment_member_count,
+            "rows_read": self.rows_read,
+            "members_valid": self.members_valid,
+            "rows_invalid": self.rows_invalid,
+            "duplicates": self.duplicates,
+            "elements_sent": self.elements_sent,
+            "elements_accepted": self.elements_accepted,
+            "elements_failed": self.elements_failed,
+            "elements_not_sent": self.elements_not_sent,
+            "batches": self.batches,
+            "requests": self.requests,
+            "values_left_out": dict(sorted(self.values_left_out.items())),
+            "invalid": self.invalid,
+            "invalid_not_listed": self.invalid_not_listed,
+            "duration_seconds": round(self.duration_seconds, 3),
+        }
+
+
+class Pipeline:
+    """Runs one job's rows through the builder, deduplication, batching and the sink."""
+
+    def __init__(
+        self,
+        *,
+        build: Builder,
+        sink: Sink,
+        log: JobLog,
+        result: JobResult,
+        batch_size: int,
+        stop_on_invalid: bool,
+        stop: threading.Event | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.build = build
+        self.sink = sink
+        self.log = log
+        self.result = result
+        self.batch_size = batch_size
+        self.stop_on_invalid = stop_on_invalid
+        self.stop = stop or threading.Event()
+        self.clock = clock
+        self.deduplicator = Deduplicator()
+        self._left_out: Counter[str] = Counter()
+        self._linkedin_failures: list[int] = []
+        self._started = clock()
+        self._next_progress = self._started + PROGRESS_INTERVAL_SECONDS
+        self._batch_number = 0
+
+    # Public entry point.
+
+    def run(self, items: Iterable[RowItem], segment_resolver: Callable[[], Segment]) -> JobResult:
+        """Validates and sends ``items``; the segment is resolved before the first upload.
+
+        In stop mode the segment is resolved after validation, so a file with invalid rows fails
+        without touching LinkedIn at all.
+        """
+        try:
+            if self.stop_on_invalid:
+                self._run_stop_mode(items, segment_resolver)
+            else:
+                self._run_skip_mode(items, segment_resolver)
+        finally:
+            self.result.values_left_out = dict(self._left_out)
+            self.log.finish_rejections()
+        return self.result
+
+    # The two modes.
+
+    def _run_skip_mode(self, items: Iterable[RowItem], segment_resolver: Callable[[], Segment]) -> None:
+        segment = self._resolve(segment_resolver)
+        self._upload(segment, self._batches(self._unique_members(items)))
+        self._raise_if_interrupted()
+        self._raise_if_linkedin_rejected()
+
+    def _run_stop_mode(self, items: Iterable[RowItem], segment_resolver: Callable[[], Segment]) -> None:
+        with tempfile.TemporaryFile(prefix="td-output-linkedin-", suffix=".spool") as spool:
+            packer = msgpack.Packer()
+            for member in self._unique_members(items):
+                spool.write(packer.pack((member.row, member.element)))
+            self._raise_if_interrupted()
+
+            if self.result.rows_invalid:
+                first = self.result.invalid[0]
+                where = f"row {first['row']}" + (f", column {first['column']}" if first["column"] else "")
+                raise InvalidRecordsError(
+                    f"{self.result.rows_invalid} invalid rows (first: {where}: {first['reason']}); nothing was "
+                    "sent. Fix the rows listed in the job log, or set ignore_invalid_records: true to skip them",
+                    self.result.invalid,
+                )
+
+            self.log.info("all %d rows are valid; sending %d members", self.result.rows_read, self.result.members_valid)
+            segment = self._resolve(segment_resolver)
+            spool.seek(0)
+            self._upload(segment, self._batches(self._read_spool(spool)))
+        self._raise_if_interrupted()
+        self._raise_if_linkedin_rejected()
+
+    # Stages.
+
+    def _unique_members(self, items: Iterable[RowItem]) -> Iterator[Member]:
+        """Builds members from rows, logs rejections, and yields each distinct member once."""
+        result = self.result
+        build = self.build
+        chunk: list[Member] = []
+        chunk_limit = self.batch_size
+        until_check = CHECK_EVERY_ROWS
+
+        for item in items:
+            result.rows_read += 1
+            if item.__class__ is tuple:
+                outcome = build(item[0], item[1])
+            else:
+                outcome = item
+            if outcome.__class__ is Member:
+                if outcome.dropped:
+                    self._left_out.update(outcome.dropped)
+                chunk.append(outcome)
+                if len(chunk) >= chunk_limit:
+                    yield from self._drop_duplicates(chunk)
+                    chunk = []
+            else:
+                self._reject(outcome)
+
+            until_check -= 1
+            if until_check == 0:
+                until_check = CHECK_EVERY_ROWS
+                if self.stop.is_set():
+                    break
+                self._maybe_log_progress()
+
+        if chunk:
+            yield from self._drop_duplicates(chunk)
+
+    def _drop_duplicates(self, chunk: list[Member]) -> Iterator[Member]:
+        is_new = self.deduplicator.first_occurrences([member.fingerprint for member in chunk])
+        for member, new in zip(chunk, is_new):
+            if new:
+                self.result.members_valid += 1
+                yield member
+            else:
+                self.result.duplicates += 1
+
+    def _batches(self, members: Iterable[Member] | Iterable[tuple[int, dict[str, Any]]]) -> Iterator[Batch]:
+        rows: list[int] = []
+        elements: list[dict[str, Any]] = []
+        for member in members:
+            rows.append(member[0])
+            elements.append(member[1])
+            if len(elements) >= self.batch_size:
+                yield self._new_batch(rows, elements)
+                rows, elements = [], []
+            if self.stop.is_set():
+                return
+        if elements and not self.stop.is_set():
+            yield self._new_batch(rows, elements)
+
+    def _new_batch(self, rows: list[int], elements: list[dict[str, Any]]) -> Batch:
+        self._batch_number += 1
+        return Batch(number=self._batch_number, rows=rows, elements=elements)
+
+    def _read_spool(self, spool: Any) -> Iterator[tuple[int, dict[str, Any]]]:
+        unpacker = msgpack.Unpacker(spool, raw=False, strict_map_key=False)
+        for row, element in unpacker:
+            yield row, element
+
+    def _upload(self, segment: Segment, batches: Iterator[Batch]) -> None:
+        result = self.result
+        try:
+            for batch_result in self.sink.upload(segment, batches, self.stop):
+                self._count(batch_result)
+                self._maybe_log_progress()
+        finally:
+            # Members read but not delivered: the rest of a failed or interrupted upload.
+            if not result.dry_run:
+                result.elements_not_sent = result.members_valid - result.elements_sent
+
+    def _count(self, batch_result: BatchResult) -> None:
+        result = self.result
+        result.requests += batch_result.requests
+        if result.dry_run:
+            result.batches += 1
+            return
+        if not batch_result.sent:
+            return
+        batch = batch_result.batch
+        result.batches += 1
+        result.elements_sent += len(batch.elements)
+        result.elements_accepted += batch_result.accepted
+        result.elements_failed += len(batch_result.failures)
+        for failure in batch_result.failures:
+            row = batch.rows[failure.index]
+            reason = f"LinkedIn answered {failure.status}" + (f" {failure.code}" if failure.code else "")
+            if failure.message:
+                reason += f": {failure.message}"
+            self._linkedin_failures.append(row)
+            result.add_invalid(row, None, reason, "linkedin")
+            self.log.rejection(row, None, reason, source="rejected by LinkedIn")
+        if batch_result.failures and self.stop_on_invalid:
+            # Stop mode: no new batch starts once LinkedIn has rejected an element.
+            self.stop.set()
+
+    # Helpers.
+
+    def _resolve(self, segment_resolver: Callable[[], Segment]) -> Segment:
+        segment = segment_resolver()
+        self.result.segment_id = segment.id
+        self.result.segment_created = segment.created
+        self.result.segment_status = segment.status
+        return segment
+
+    def _reject(self, rejection: Rejection) -> None:
+        self.result.rows_invalid += 1
+        self.result.add_invalid(rejection.row, rejection.column, rejection.reason, "input")
+        self.log.rejection(rejection.row, rejection.column, rejection.reason)
+
+    def _maybe_log_progress(self) -> None:
+        now = self.clock()
+        if now < self._next_progress:
+            return
+        self._next_progress = now + PROGRESS_INTERVAL_SECONDS
+        result = self.result
+        elapsed = max(now - self._started, 1e-9)
+        self.log.info(
+            "progress: %d rows read (%.0f rows/s), %d invalid, %d duplicates, %d elements sent, %d accepted",
+            result.rows_read,
+            result.rows_read / elapsed,
+            result.rows_invalid,
+            result.duplicates,
+            result.elements_sent,
+            result.elements_accepted,
+        )
+
+    def _raise_if_interrupted(self) -> None:
+        signal_name = getattr(self.stop, "signal_name", None)
+        if self.stop.is_set() and signal_name:
+            raise JobInterrupted(signal_name, getattr(self.stop, "exit_code", 130))
+
+    def _raise_if_linkedin_rejected(self) -> None:
+        if not self._linkedin_failures or not self.stop_on_invalid:
+            return
+        rows = sorted(self._linkedin_failures)
+        listed = ", ".join(str(row) for row in rows[:20]) + (" ..." if len(rows) > 20 else "")
+        raise InvalidRecordsError(
+            f"LinkedIn rejected {len(rows)} elements (rows {listed}); the batches sent before stopping were applied. "
+            "Fix those rows, or set ignore_invalid_records: true to skip such elements",
+            [item for item in self.result.invalid if item["source"] == "linkedin"],
+        )
