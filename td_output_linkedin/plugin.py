@@ -1,0 +1,315 @@
+"""The plugin's job: settings and rows in, a DMP segment updated, counts out.
+
+``run`` is the entry point for a Python host and for the command line::
+
+    settings -> columns from the header -> builder -> pipeline (dedupe, batches) -> sink -> JobResult
+
+The sink is LinkedIn, the bundled sandbox, or a dry run that sends nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, BinaryIO
+
+from .columns import ColumnMap, resolve_columns
+from .config import AuthSettings, Settings, settings_from_mapping
+from .dryrun import DryRunSink
+from .errors import ConfigError, PluginError
+from .joblog import JobLog
+from .pipeline import JobResult, Pipeline, RowItem
+from .records import Rejection, make_builder
+from .sink import Segment, Sink
+
+__all__ = ["JobResult", "run", "run_in_sandbox"]
+
+# Destination statuses under which LinkedIn does not serve the segment to campaigns.
+UNUSABLE_SEGMENT_STATUSES = {"EXPIRED", "FAILED", "ERROR"}
+
+
+def run(
+    settings: Settings | Mapping[str, Any],
+    rows: Iterable[Any],
+    *,
+    log: JobLog | logging.Logger | None = None,
+    dry_run: bool = False,
+    payload_out: BinaryIO | None = None,
+    stop: threading.Event | None = None,
+    sink: Sink | None = None,
+) -> JobResult:
+    """Writes ``rows`` into the DMP segment that ``settings`` names and returns the counts.
+
+    ``rows`` is an iterable of mappings (column name -> value), of sequences named by the
+    ``columns`` setting, or a ``sources.RowSource``. Raises a ``PluginError`` subclass when the job
+    fails; the error's ``result`` attribute holds the counts up to that point.
+    """
+    started = time.monotonic()
+    job_log = _job_log(log, settings)
+    result = JobResult(dry_run=dry_run)
+    try:
+        settings, on_tokens = _prepare_settings(settings, job_log, require_auth=not dry_run and sink is None)
+        result.mode = settings.mode
+        result.audience_type = settings.audience_type
+        result.segment_name = settings.segment_name
+
+        header, items = _rows_with_numbers(rows, settings.columns)
+        columns = resolve_columns(header, settings.audience_type)
+        _warn_about_columns(columns, job_log)
+        build = make_builder(columns, settings.action)
+
+        own_sink = sink is None
+        if sink is None:
+            sink = _make_sink(settings, job_log, dry_run=dry_run, payload_out=payload_out, on_tokens=on_tokens)
+        _log_start(settings, job_log, dry_run=dry_run)
+
+        pipeline = Pipeline(
+            build=build,
+            sink=sink,
+            log=job_log,
+            result=result,
+            batch_size=settings.batch_size,
+            stop_on_invalid=not settings.ignore_invalid_records,
+            stop=stop,
+        )
+        try:
+            pipeline.run(items, lambda: _resolve_segment(sink, settings, job_log))
+        finally:
+            if own_sink:
+                sink.close()
+        result.succeeded = True
+        return result
+    except PluginError as error:
+        result.error = str(error)
+        error.result = result  # type: ignore[attr-defined]
+        raise
+    finally:
+        result.duration_seconds = time.monotonic() - started
+        log_summary(result, job_log)
+
+
+def run_in_sandbox(
+    settings: Settings | Mapping[str, Any],
+    rows: Iterable[Any],
+    *,
+    log: JobLog | logging.Logger | None = None,
+    state_file: str | None = None,
+    stop: threading.Event | None = None,
+) -> JobResult:
+    """Runs the job against the bundled LinkedIn-compatible sandbox on 127.0.0.1.
+
+    The sandbox is started for this run and pre-authorizes a member, so no credentials are
+    needed; ``state_file`` keeps its segments between runs. The result includes the segment's
+    member count after the upload.
+    """
+    from .sandbox import Sandbox, SandboxOptions
+
+    job_log = _job_log(log, settings)
+    if not isinstance(settings, Settings):
+        settings = settings_from_mapping(settings, require_auth=False)
+
+    with Sandbox(SandboxOptions(state_file=state_file)) as sandbox:
+        credentials = sandbox.authorize()
+        job_log.info("sandbox: LinkedIn-compatible emulator listening on %s", sandbox.base_url)
+        sandbox_settings = dataclasses.replace(
+            settings,
+            auth=AuthSettings(
+                client_id=credentials.client_id,
+                client_secret=credentials.client_secret,
+                refresh_token=credentials.refresh_token,
+            ),
+            api=dataclasses.replace(
+                settings.api,
+                base_url=sandbox.base_url,
+                oauth_base_url=sandbox.base_url,
+                # The sandbox serves a new segment at once; LinkedIn's 5-second pause only slows a trial.
+                new_segment_wait_seconds=0.0,
+            ),
+        )
+        result: JobResult | None = None
+        try:
+            result = run(sandbox_settings, rows, log=job_log, stop=stop)
+        except PluginError as error:
+            result = getattr(error, "result", None)
+            raise
+        finally:
+            if result is not None:
+                result.sandbox = True
+                if result.segment_id:
+                    result.segment_member_count = _sandbox_member_count(sandbox, result.segment_id)
+                    job_log.info(
+                        "sandbox: segment %s now holds %s members", result.segment_id, result.segment_member_count
+                    )
+    return result
+
+
+def log_summary(result: JobResult, log: JobLog) -> None:
+    """Logs the closing summary: one line of counts, and what was left out of elements."""
+    outcome = "succeeded" if result.succeeded else "failed"
+    log.info(
+        "summary: job %s%s; rows read %d, valid members %d, invalid rows %d, duplicates %d; "
+        "elements sent %d, accepted %d, failed %d, not sent %d; %d requests in %.1f s",
+        outcome,
+        " (dry run, nothing sent)" if result.dry_run else "",
+        result.rows_read,
+        result.members_valid,
+        result.rows_invalid,
+        result.duplicates,
+        result.elements_sent,
+        result.elements_accepted,
+        result.elements_failed,
+        result.elements_not_sent,
+        result.requests,
+        result.duration_seconds,
+    )
+    if result.values_left_out:
+        listed = ", ".join(f"{column} {count}" for column, count in sorted(result.values_left_out.items()))
+        log.info("summary: optional values left out of elements (invalid, or apple_idfa which LinkedIn no longer accepts): %s", listed)
+
+
+# Steps of run().
+
+
+def _job_log(log: JobLog | logging.Logger | None, settings: Any) -> JobLog:
+    if isinstance(log, JobLog):
+        job_log = log
+    else:
+        job_log = JobLog(log)
+    auth = getattr(settings, "auth", None)
+    if isinstance(settings, Mapping):
+        auth = settings.get("auth")
+    if isinstance(auth, Mapping):
+        for key in ("client_secret", "refresh_token", "access_token"):
+            value = auth.get(key)
+            if isinstance(value, str):
+                job_log.add_secret(value)
+    elif isinstance(auth, AuthSettings):
+        for value in (auth.client_secret, auth.refresh_token, auth.access_token):
+            job_log.add_secret(value)
+    return job_log
+
+
+def _prepare_settings(
+    settings: Settings | Mapping[str, Any], log: JobLog, *, require_auth: bool
+) -> tuple[Settings, Callable[[Any], None] | None]:
+    """Validates a host's mapping and, for a stored connection, loads its credentials."""
+    if not isinstance(settings, Settings):
+        settings = settings_from_mapping(settings, require_auth=require_auth)
+
+    on_tokens = None
+    if settings.auth.connection and require_auth:
+        from .connections import resolve_connection_auth
+
+        auth, on_tokens = resolve_connection_auth(settings.auth.connection, log=log)
+        for value in (auth.client_secret, auth.refresh_token, auth.access_token):
+            log.add_secret(value)
+        settings = dataclasses.replace(settings, auth=auth)
+    return settings, on_tokens
+
+
+def _rows_with_numbers(rows: Iterable[Any], columns: Sequence[str] | None) -> tuple[list[str], Iterator[RowItem]]:
+    """Returns the header and an iterator of ``(row_number, mapping)`` or ``Rejection`` items."""
+    header = getattr(rows, "header", None)
+    if header is not None:
+        return list(header), iter(rows)
+
+    iterator = iter(rows)
+    first = next(iterator, None)
+    if first is None:
+        return list(columns or []), iter(())
+    if isinstance(first, Mapping):
+        return [str(key) for key in first], _number_mappings(first, iterator)
+    if isinstance(first, Sequence) and not isinstance(first, (str, bytes)):
+        if not columns:
+            raise ConfigError("columns: required when rows are sequences; list the column names in order")
+        return list(columns), _number_sequences(first, iterator, list(columns))
+    raise ConfigError(f"rows: expected mappings or sequences, got {type(first).__name__}")
+
+
+def _number_mappings(first: Mapping[str, Any], rest: Iterator[Any]) -> Iterator[RowItem]:
+    yield 1, first
+    for number, row in enumerate(rest, start=2):
+        if isinstance(row, Mapping):
+            yield number, row
+        else:
+            yield Rejection(number, None, f"row is a {type(row).__name__}, not a mapping of column names to values")
+
+
+def _number_sequences(first: Sequence[Any], rest: Iterator[Any], columns: list[str]) -> Iterator[RowItem]:
+    width = len(columns)
+    number = 0
+    for row in _chain_one(first, rest):
+        number += 1
+        if isinstance(row, Sequence) and not isinstance(row, (str, bytes)) and len(row) == width:
+            yield number, dict(zip(columns, row))
+        else:
+            yield Rejection(number, None, f"row does not have the {width} values the columns setting names")
+
+
+def _chain_one(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
+    yield first
+    yield from rest
+
+
+def _warn_about_columns(columns: ColumnMap, log: JobLog) -> None:
+    if columns.unknown:
+        log.warning("ignoring columns this audience type does not use: %s", ", ".join(columns.unknown))
+    if columns.other_type:
+        other = "companies" if columns.audience_type == "users" else "users"
+        log.warning(
+            "columns %s belong to audience_type %s and are ignored; check audience_type if they hold the data",
+            ", ".join(columns.other_type),
+            other,
+        )
+    log.info("columns used: %s", ", ".join(f"{source} -> {name}" for name, source in columns.sources.items()))
+
+
+def _make_sink(
+    settings: Settings,
+    log: JobLog,
+    *,
+    dry_run: bool,
+    payload_out: BinaryIO | None,
+    on_tokens: Callable[[Any], None] | None,
+) -> Sink:
+    if dry_run:
+        return DryRunSink(name=settings.segment_name, segment_type=settings.segment_type, payload_out=payload_out)
+    from .linkedin import LinkedInSink
+
+    return LinkedInSink(settings, log, on_tokens=on_tokens)
+
+
+def _log_start(settings: Settings, log: JobLog, *, dry_run: bool) -> None:
+    log.info(
+        "start: ad account %s, segment %r, mode %s, audience type %s, %s%s",
+        settings.ad_account_id,
+        settings.segment_name,
+        settings.mode,
+        settings.audience_type,
+        "skip invalid rows" if settings.ignore_invalid_records else "stop on invalid rows (nothing is sent if any row is invalid)",
+        ", dry run: nothing is sent" if dry_run else "",
+    )
+
+
+def _resolve_segment(sink: Sink, settings: Settings, log: JobLog) -> Segment:
+    segment = sink.resolve_segment(create=settings.mode == "add")
+    if segment.status in UNUSABLE_SEGMENT_STATUSES:
+        log.warning(
+            "segment %s has destination status %s; LinkedIn does not serve it to campaigns in this status",
+            segment.id,
+            segment.status,
+        )
+    return segment
+
+
+def _sandbox_member_count(sandbox: Any, segment_id: str) -> int | None:
+    for segment in sandbox.state().get("segments", []):
+        if str(segment.get("id")) == str(segment_id):
+            count = segment.get("member_count", segment.get("memberCount"))
+            if count is None and isinstance(segment.get("members"), list):
+                count = len(segment["members"])
+            return count
+    return None
