@@ -1,0 +1,294 @@
+"""Field rules of LinkedIn's DMP segment, user and company bodies, applied as the API applies them.
+
+Each ``check_*`` function returns the accepted value or a message naming the field that broke a rule.
+Messages name fields and rules, never the values: element values are personal data.
+Rules: https://learn.microsoft.com/en-us/linkedin/marketing/matched-audiences/create-and-manage-segment-users
+and .../create-and-manage-segment-companies; limits marked NOTE are published only by LinkedIn partners.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, NamedTuple, cast
+
+import orjson
+
+from td_output_linkedin.sandbox.countries import ISO_COUNTRY_CODES
+
+ACTIONS = frozenset({"ADD", "REMOVE"})
+SEGMENT_TYPES = frozenset({"USER", "COMPANY"})
+MAX_SEGMENT_NAME_LENGTH = 255  # NOTE: LinkedIn publishes no limit; this project's choice.
+
+ACCOUNT_URN = re.compile(r"urn:li:sponsoredAccount:([1-9][0-9]{0,18})")
+SOURCE_PLATFORM = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
+SEGMENT_FIELDS = frozenset(
+    {"name", "account", "type", "sourcePlatform", "sourceSegmentId", "description", "destinations"}
+)
+
+# idType -> (tag byte in a member key, pattern, byte length). Members are keyed by the raw bytes of
+# their ids, so a million SHA-256 members cost about 33 bytes of key each instead of a 64-character str.
+USER_ID_TYPES: dict[str, tuple[bytes, re.Pattern[str], int]] = {
+    "SHA256_EMAIL": (b"\x01", re.compile(r"[0-9a-f]{64}"), 32),
+    "SHA512_EMAIL": (b"\x02", re.compile(r"[0-9a-f]{128}"), 64),
+    "GOOGLE_AID": (b"\x03", re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"), 16),
+}
+ID_TYPE_BY_TAG = {tag: (name, length) for name, (tag, _, length) in USER_ID_TYPES.items()}
+ID_RULE_TEXT = {
+    "SHA256_EMAIL": "64 lowercase hexadecimal digits",
+    "SHA512_EMAIL": "128 lowercase hexadecimal digits",
+    "GOOGLE_AID": "a lowercase UUID",
+}
+# LinkedIn removed APPLE_IDFA from the idType table in 2025 (reported by Adobe's LinkedIn connector docs).
+RETIRED_ID_TYPES = frozenset({"APPLE_IDFA"})
+NAME_ONLY_TAG = b"\x00"
+
+# NOTE: these lengths come from partner docs (Tealium, HCL), not from LinkedIn's own pages.
+USER_TEXT_LIMITS = {"firstName": 35, "lastName": 35, "title": 50, "company": 50}
+USER_FIELDS = frozenset({"action", "userIds", "country", *USER_TEXT_LIMITS})
+
+COMPANY_TEXT_LIMITS = {
+    "companyName": 50,
+    "companyPageUrl": 100,
+    "stockSymbol": 5,
+    "city": 50,
+    "state": 50,
+    "postalCode": 20,
+}
+COMPANY_IDENTIFYING_FIELDS = (
+    "companyName",
+    "companyWebsiteDomain",
+    "companyEmailDomain",
+    "organizationUrn",
+    "companyPageUrl",
+)
+COMPANY_FIELDS = frozenset(
+    {"action", "companyWebsiteDomain", "companyEmailDomain", "organizationUrn", "industries", "country"}
+    | set(COMPANY_TEXT_LIMITS)
+)
+MAX_INDUSTRIES = 3
+MAX_INDUSTRY_LENGTH = 50
+# NOTE: ASCII only: an internationalized domain must arrive in its IDNA (xn--) form.
+DOMAIN = re.compile(
+    r"(?=.{1,253}\Z)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59})",
+    re.IGNORECASE,
+)
+ORGANIZATION_URN = re.compile(r"urn:li:organization:[1-9][0-9]{0,18}")
+COMPANY_PAGE_URL = re.compile(r"https?://(?:[a-z]{2,3}\.)?linkedin\.com/company/[^/?#\s]+/?", re.IGNORECASE)
+
+
+class Accepted(NamedTuple):
+    """A valid element: its action, the key that identifies the member, and what is kept about it."""
+
+    action: str
+    key: bytes
+    attributes: dict[str, Any] | None
+
+
+def account_id_of(urn: object) -> str | None:
+    """Return the numeric id of an ``urn:li:sponsoredAccount:N``, or None when it is not one."""
+    if not isinstance(urn, str):
+        return None
+    match = ACCOUNT_URN.fullmatch(urn)
+    return match.group(1) if match else None
+
+
+def check_segment(body: object) -> dict[str, Any] | str:
+    """Check a create-segment body; return its fields or the first broken rule."""
+    if not isinstance(body, dict):
+        return "the body must be a JSON object"
+
+    unknown = sorted(set(body) - SEGMENT_FIELDS)
+    if "accessPolicy" in unknown:
+        return "accessPolicy is not a field of dmpSegments since version 202406; leave it out"
+    if unknown:
+        return f"unknown field {_field_name(unknown[0])}"
+
+    for required in ("name", "account", "type", "sourcePlatform", "destinations"):
+        if required not in body:
+            return f"{required} is required"
+    name = body["name"]
+    if not isinstance(name, str) or not 1 <= len(name) <= MAX_SEGMENT_NAME_LENGTH:
+        return f"name must be a string of 1 to {MAX_SEGMENT_NAME_LENGTH} characters"
+    if account_id_of(body["account"]) is None:
+        return "account must be an urn:li:sponsoredAccount:{id} with a numeric id"
+    if body["type"] not in SEGMENT_TYPES:
+        return "type must be USER or COMPANY"
+    if not isinstance(body["sourcePlatform"], str) or not SOURCE_PLATFORM.fullmatch(body["sourcePlatform"]):
+        return "sourcePlatform must be an enum value such as LIST_UPLOAD, in upper case"
+    for optional in ("description", "sourceSegmentId"):
+        if optional in body and (not isinstance(body[optional], str) or body[optional] == ""):
+            return f"{optional} must be a non-empty string when present"
+
+    destinations = body["destinations"]
+    if not isinstance(destinations, list) or not destinations:
+        return 'destinations must be a non-empty array such as [{"destination": "LINKEDIN"}]'
+    for index, destination in enumerate(destinations):
+        if not isinstance(destination, dict) or destination != {"destination": "LINKEDIN"}:
+            return f'destinations[{index}] must be {{"destination": "LINKEDIN"}}'
+    return body
+
+
+def check_batch(body: object, max_elements: int) -> list[Any] | str:
+    """Check the envelope of a BATCH_CREATE body and return its elements."""
+    if not isinstance(body, dict):
+        return "the body must be a JSON object"
+    if set(body) != {"elements"}:
+        return 'the body must contain only "elements"'
+    elements = body["elements"]
+    if not isinstance(elements, list):
+        return "elements must be an array"
+    if not elements:
+        # NOTE: what LinkedIn does with an empty batch is not published; the sandbox rejects it.
+        return "elements must not be empty"
+    if len(elements) > max_elements:
+        return f"elements has {len(elements)} entries; at most {max_elements} are allowed per request"
+    return elements
+
+
+def check_user(element: object) -> Accepted | str:
+    """Check one element of ``/dmpSegments/{id}/users``."""
+    problem = _element_problem(element, USER_FIELDS)
+    if problem:
+        return problem
+    element = cast(dict[str, Any], element)
+    action = element["action"]
+
+    attributes: dict[str, Any] | None = None
+    for name, limit in USER_TEXT_LIMITS.items():
+        if name in element:
+            problem = _text_problem(name, element[name], limit)
+            if problem:
+                return problem
+            attributes = attributes or {}
+            attributes[name] = element[name]
+    if "country" in element:
+        problem = _country_problem(element["country"])
+        if problem:
+            return problem
+        attributes = attributes or {}
+        attributes["country"] = element["country"]
+
+    key = _user_ids_key(element.get("userIds", []))
+    if isinstance(key, str):
+        return key
+    if not key:
+        if attributes is None or "firstName" not in attributes or "lastName" not in attributes:
+            return "userIds may be empty only when both firstName and lastName are given"
+        key = NAME_ONLY_TAG + orjson.dumps(attributes, option=orjson.OPT_SORT_KEYS)
+    return Accepted(action, key, attributes)
+
+
+def check_company(element: object) -> Accepted | str:
+    """Check one element of ``/dmpSegments/{id}/companies``."""
+    problem = _element_problem(element, COMPANY_FIELDS)
+    if problem:
+        return problem
+    element = cast(dict[str, Any], element)
+    action = element["action"]
+
+    for name, limit in COMPANY_TEXT_LIMITS.items():
+        if name in element:
+            problem = _text_problem(name, element[name], limit)
+            if problem:
+                return problem
+    for name in ("companyWebsiteDomain", "companyEmailDomain"):
+        if name in element and (not isinstance(element[name], str) or not DOMAIN.fullmatch(element[name])):
+            return f"{name} must be a domain such as example.com, without scheme or path"
+    if "organizationUrn" in element and (
+        not isinstance(element["organizationUrn"], str) or not ORGANIZATION_URN.fullmatch(element["organizationUrn"])
+    ):
+        return "organizationUrn must be urn:li:organization:{id} with a numeric id"
+    if "companyPageUrl" in element and not COMPANY_PAGE_URL.fullmatch(element["companyPageUrl"]):
+        return "companyPageUrl must be a LinkedIn company page URL such as https://www.linkedin.com/company/name"
+    if "industries" in element:
+        problem = _industries_problem(element["industries"])
+        if problem:
+            return problem
+    if "country" in element:
+        problem = _country_problem(element["country"])
+        if problem:
+            return problem
+
+    identity = [element.get(name) for name in COMPANY_IDENTIFYING_FIELDS]
+    if all(value is None for value in identity):
+        return "at least one of " + ", ".join(COMPANY_IDENTIFYING_FIELDS) + " is required"
+    attributes = {name: value for name, value in element.items() if name != "action"}
+    return Accepted(action, orjson.dumps(identity), attributes)
+
+
+def user_ids_of(key: bytes) -> list[dict[str, str]]:
+    """Turn a member key back into the ``userIds`` it was made from (in canonical order)."""
+    if key[:1] == NAME_ONLY_TAG:
+        return []
+    user_ids = []
+    position = 0
+    while position < len(key):
+        id_type, length = ID_TYPE_BY_TAG[key[position : position + 1]]
+        raw = key[position + 1 : position + 1 + length].hex()
+        if id_type == "GOOGLE_AID":
+            raw = f"{raw[:8]}-{raw[8:12]}-{raw[12:16]}-{raw[16:20]}-{raw[20:]}"
+        user_ids.append({"idType": id_type, "idValue": raw})
+        position += 1 + length
+    return user_ids
+
+
+def _element_problem(element: object, fields: frozenset[str]) -> str | None:
+    if not isinstance(element, dict):
+        return "the element must be a JSON object"
+    if not element.keys() <= fields:
+        return f"unknown field {_field_name(sorted(element.keys() - fields)[0])}"
+    if element.get("action") not in ACTIONS:
+        return "action must be ADD or REMOVE"
+    return None
+
+
+def _user_ids_key(user_ids: object) -> bytes | str:
+    if not isinstance(user_ids, list):
+        return "userIds must be an array"
+    pieces = set()
+    for index, user_id in enumerate(user_ids):
+        if not isinstance(user_id, dict) or user_id.keys() != {"idType", "idValue"}:
+            return f"userIds[{index}] must be an object with exactly idType and idValue"
+        id_type = user_id["idType"]
+        rule = USER_ID_TYPES.get(id_type) if isinstance(id_type, str) else None
+        if rule is None:
+            if id_type in RETIRED_ID_TYPES:
+                return f"userIds[{index}].idType {id_type} is no longer accepted"
+            return f"userIds[{index}].idType must be one of {', '.join(USER_ID_TYPES)}"
+        tag, pattern, _ = rule
+        value = user_id["idValue"]
+        if not isinstance(value, str) or not pattern.fullmatch(value):
+            return f"userIds[{index}].idValue of type {id_type} must be {ID_RULE_TEXT[id_type]}"
+        pieces.add(tag + bytes.fromhex(value.replace("-", "")))
+    return b"".join(sorted(pieces))
+
+
+def _text_problem(name: str, value: object, limit: int) -> str | None:
+    if not isinstance(value, str):
+        return f"{name} must be a string"
+    if value == "":
+        return f"{name} must not be an empty string; leave the field out instead"
+    if len(value) > limit:
+        return f"{name} is {len(value)} characters long; at most {limit} are allowed"
+    return None
+
+
+def _country_problem(value: object) -> str | None:
+    if not isinstance(value, str) or value not in ISO_COUNTRY_CODES:
+        return "country must be an ISO 3166-1 alpha-2 code in upper case, such as US"
+    return None
+
+
+def _industries_problem(value: object) -> str | None:
+    if not isinstance(value, list) or not 1 <= len(value) <= MAX_INDUSTRIES:
+        return f"industries must be an array of 1 to {MAX_INDUSTRIES} strings"
+    for index, industry in enumerate(value):
+        problem = _text_problem(f"industries[{index}]", industry, MAX_INDUSTRY_LENGTH)
+        if problem:
+            return problem
+    return None
+
+
+def _field_name(name: str) -> str:
+    """Quote a field name from a request, shortened: it comes from the client and may be anything."""
+    return repr(name[:40])
