@@ -49,7 +49,9 @@ class Sandbox:
         server.sandbox_app = self._app  # type: ignore[attr-defined]
         self._server = server
         self.base_url = f"http://{HOST}:{server.server_address[1]}"
-        self._thread = threading.Thread(target=server.serve_forever, name="linkedin-sandbox", daemon=True)
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="linkedin-sandbox", daemon=True
+        )
         self._thread.start()
         log.info("sandbox serving at %s", self.base_url)
         return self.base_url
