@@ -169,10 +169,15 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(int(length_header))
 
     def _write(self, response: Response) -> None:
-        self.send_response(response.status)
-        for name, value in response.headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(response.body)))
-        self.end_headers()
-        if response.body:
-            self.wfile.write(response.body)
+        try:
+            self.send_response(response.status)
+            for name, value in response.headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(response.body)))
+            self.end_headers()
+            if response.body:
+                self.wfile.write(response.body)
+        except ConnectionError:
+            # The client gave up first, as it does after its timeout during a slow fault.
+            log.debug("client closed the connection before the answer to %s %s", self.command, self.path[:100])
+            self.close_connection = True
