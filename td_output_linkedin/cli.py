@@ -150,11 +150,17 @@ def command_run(args: argparse.Namespace) -> int:
 
 
 def command_check(args: argparse.Namespace) -> int:
+    redactor = Redactor()
+    handler = configure_stderr(getattr(logging, args.log_level), redactor)
+    try:
+        return _check(args, JobLog(redactor=redactor), redactor)
+    finally:
+        logging.getLogger("td_output_linkedin").removeHandler(handler)
+
+
+def _check(args: argparse.Namespace, log: JobLog, redactor: Redactor) -> int:
     from .config import load_settings
 
-    redactor = Redactor()
-    configure_stderr(getattr(logging, args.log_level), redactor)
-    log = JobLog(redactor=redactor)
     try:
         loaded = load_settings(args.config, require_auth=not args.sandbox)
     except ConfigError as error:

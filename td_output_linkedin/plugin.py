@@ -47,9 +47,27 @@ def run(
     ``columns`` setting, or a ``sources.RowSource``. Raises a ``PluginError`` subclass when the job
     fails; the error's ``result`` attribute holds the counts up to that point.
     """
-    started = time.monotonic()
     job_log = _job_log(log, settings)
     result = JobResult(dry_run=dry_run)
+    try:
+        return _run(settings, rows, job_log, result, dry_run=dry_run, payload_out=payload_out, stop=stop, sink=sink)
+    finally:
+        log_summary(result, job_log)
+
+
+def _run(
+    settings: Settings | Mapping[str, Any],
+    rows: Iterable[Any],
+    job_log: JobLog,
+    result: JobResult,
+    *,
+    dry_run: bool,
+    payload_out: BinaryIO | None,
+    stop: threading.Event | None,
+    sink: Sink | None,
+) -> JobResult:
+    started = time.monotonic()
+    own_sink = sink is None
     try:
         settings, on_tokens = _prepare_settings(settings, job_log, require_auth=not dry_run and sink is None)
         result.mode = settings.mode
@@ -61,7 +79,6 @@ def run(
         _warn_about_columns(columns, job_log)
         build = make_builder(columns, settings.action)
 
-        own_sink = sink is None
         if sink is None:
             sink = _make_sink(settings, job_log, dry_run=dry_run, payload_out=payload_out, on_tokens=on_tokens)
         _log_start(settings, job_log, dry_run=dry_run)
@@ -75,11 +92,7 @@ def run(
             stop_on_invalid=not settings.ignore_invalid_records,
             stop=stop,
         )
-        try:
-            pipeline.run(items, lambda: _resolve_segment(sink, settings, job_log))
-        finally:
-            if own_sink:
-                sink.close()
+        pipeline.run(items, lambda: _resolve_segment(sink, settings, job_log))
         result.succeeded = True
         return result
     except PluginError as error:
@@ -87,8 +100,12 @@ def run(
         error.result = result  # type: ignore[attr-defined]
         raise
     finally:
+        if sink is not None:
+            # Every HTTP call counts, the token and segment calls included, not only the uploads.
+            result.requests = max(result.requests, getattr(sink, "requests_sent", 0))
+            if own_sink:
+                sink.close()
         result.duration_seconds = time.monotonic() - started
-        log_summary(result, job_log)
 
 
 def run_in_sandbox(
@@ -129,20 +146,13 @@ def run_in_sandbox(
                 new_segment_wait_seconds=0.0,
             ),
         )
-        result: JobResult | None = None
+        result = JobResult(sandbox=True)
         try:
-            result = run(sandbox_settings, rows, log=job_log, stop=stop)
-        except PluginError as error:
-            result = getattr(error, "result", None)
-            raise
+            _run(sandbox_settings, rows, job_log, result, dry_run=False, payload_out=None, stop=stop, sink=None)
         finally:
-            if result is not None:
-                result.sandbox = True
-                if result.segment_id:
-                    result.segment_member_count = _sandbox_member_count(sandbox, result.segment_id)
-                    job_log.info(
-                        "sandbox: segment %s now holds %s members", result.segment_id, result.segment_member_count
-                    )
+            if result.segment_id:
+                result.segment_member_count = _sandbox_member_count(sandbox, result.segment_id)
+            log_summary(result, job_log)
     return result
 
 
@@ -165,6 +175,8 @@ def log_summary(result: JobResult, log: JobLog) -> None:
         result.requests,
         result.duration_seconds,
     )
+    if result.segment_member_count is not None:
+        log.info("summary: segment %s now holds %d members", result.segment_id, result.segment_member_count)
     if result.values_left_out:
         listed = ", ".join(f"{column} {count}" for column, count in sorted(result.values_left_out.items()))
         log.info("summary: optional values left out of elements (invalid, or apple_idfa which LinkedIn no longer accepts): %s", listed)

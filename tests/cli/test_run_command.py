@@ -1,0 +1,168 @@
+"""The `run` command end to end, on the bundled examples: dry run, sandbox, stop mode, bad configs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def write_config(tmp_path: Path, text: str, name: str = "job.yml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    path.chmod(0o600)
+    return path
+
+
+USERS = str(EXAMPLES / "users.yml")
+CONTACTS = str(EXAMPLES / "contacts.csv")
+# examples/contacts.csv: 300 rows, 75 invalid, 15 duplicates of earlier addresses.
+EXPECTED_CONTACT_COUNTS = {"rows_read": 300, "rows_invalid": 75, "duplicates": 15, "members_valid": 210}
+
+
+def counts(report: dict) -> dict:
+    return {key: report[key] for key in EXPECTED_CONTACT_COUNTS}
+
+
+def test_dry_run_example_counts(run_cli):
+    outcome = run_cli("run", "--config", USERS, "--input", CONTACTS, "--dry-run")
+    assert outcome.exit_code == 0
+    assert counts(outcome.report) == EXPECTED_CONTACT_COUNTS
+    assert outcome.report["dry_run"] is True
+    assert outcome.report["elements_sent"] == 0
+    assert outcome.report["batches"] == 1
+    assert outcome.report["rows_invalid"] == len(outcome.report["invalid"])
+    assert outcome.report["values_left_out"]["title"] == 15
+    assert outcome.report["values_left_out"]["country"] == 15
+    assert outcome.report["values_left_out"]["apple_idfa"] == 15
+
+
+def test_dry_run_msgpack_gives_same_report(run_cli, contacts_msgpack_gz):
+    from_csv = run_cli("run", "--config", USERS, "--input", CONTACTS, "--dry-run").report
+    from_msgpack = run_cli("run", "--config", USERS, "--input", str(contacts_msgpack_gz), "--dry-run").report
+    for report in (from_csv, from_msgpack):
+        report.pop("duration_seconds")
+    assert from_msgpack == from_csv
+
+
+def test_payload_holds_hashes_not_addresses(run_cli, tmp_path):
+    payload = tmp_path / "payload.jsonl"
+    outcome = run_cli("run", "--config", USERS, "--input", CONTACTS, "--dry-run", "--payload-out", str(payload))
+    assert outcome.exit_code == 0
+
+    lines = payload.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 1
+    request = json.loads(lines[0])
+    assert request["method"] == "POST"
+    assert request["path"] == "/rest/dmpSegments/DRY_RUN/users"
+    elements = request["body"]["elements"]
+    assert len(elements) == EXPECTED_CONTACT_COUNTS["members_valid"]
+    assert "@" not in lines[0]
+    assert '""' not in lines[0]
+
+    # Row 4 of the example is "  alice.anderson4@example.net " with stray spaces.
+    expected_hash = hashlib.sha256(b"alice.anderson4@example.net").hexdigest()
+    hashes = {user_id["idValue"] for element in elements for user_id in element["userIds"]}
+    assert expected_hash in hashes
+
+
+def test_job_log_names_rows_not_values(run_cli):
+    outcome = run_cli("run", "--config", USERS, "--input", CONTACTS, "--dry-run")
+    assert "@example." not in outcome.stderr
+    assert "row 14, column email" in outcome.stderr
+    assert "summary:" in outcome.stderr
+    assert "customer_id" in outcome.stderr  # the unknown column is named in one warning
+
+
+def test_stop_mode_fails_before_sending(run_cli, tmp_path):
+    config = write_config(
+        tmp_path,
+        'ad_account_id: "123"\nsegment_name: Stop mode\nignore_invalid_records: false\n',
+    )
+    payload = tmp_path / "payload.jsonl"
+    outcome = run_cli("run", "--config", str(config), "--input", CONTACTS, "--dry-run", "--payload-out", str(payload))
+    assert outcome.exit_code == 1
+    assert payload.read_text() == ""
+    assert outcome.report["succeeded"] is False
+    assert outcome.report["rows_invalid"] == 75
+    assert "ignore_invalid_records" in outcome.stderr
+
+
+def test_bad_config_lists_every_problem(run_cli, tmp_path):
+    config = write_config(
+        tmp_path,
+        "ad_account_id: abc\nmode: append\nbatch_size: 6000\nunknown_key: 1\n",
+    )
+    outcome = run_cli("run", "--config", str(config), "--input", CONTACTS, "--dry-run")
+    assert outcome.exit_code == 2
+    for key in ("ad_account_id", "mode", "batch_size", "unknown_key", "segment_name"):
+        assert key in outcome.stderr, key
+    assert outcome.report is None
+
+
+def test_missing_identifying_column(run_cli, tmp_path):
+    source = tmp_path / "no_ids.csv"
+    source.write_text("customer_id,score\n1,2\n", encoding="utf-8")
+    outcome = run_cli("run", "--config", USERS, "--input", str(source), "--dry-run")
+    assert outcome.exit_code == 1
+    assert "customer_id" in outcome.stderr
+    assert "email" in outcome.stderr
+
+
+@pytest.mark.parametrize(
+    ("config", "source", "members"),
+    [("users.yml", "contacts.csv", 210), ("companies.yml", "accounts.csv", None)],
+)
+def test_sandbox_run_lands_members(run_cli, config, source, members):
+    outcome = run_cli("run", "--config", str(EXAMPLES / config), "--input", str(EXAMPLES / source), "--sandbox")
+    assert outcome.exit_code == 0, outcome.stderr
+    report = outcome.report
+    assert report["sandbox"] is True
+    assert report["segment_created"] is True
+    assert report["elements_failed"] == 0
+    assert report["elements_accepted"] == report["members_valid"]
+    assert report["segment_member_count"] == report["members_valid"]
+    if members is not None:
+        assert report["members_valid"] == members
+
+
+def test_sandbox_add_then_remove_empties_segment(run_cli, tmp_path):
+    state = tmp_path / "sandbox.json"
+    added = run_cli("run", "--config", USERS, "--input", CONTACTS, "--sandbox", "--sandbox-state", str(state))
+    assert added.exit_code == 0, added.stderr
+    assert added.report["segment_member_count"] == 210
+
+    remove_config = write_config(
+        tmp_path,
+        (EXAMPLES / "users.yml").read_text(encoding="utf-8").replace("mode: add", "mode: remove"),
+        name="remove.yml",
+    )
+    removed = run_cli("run", "--config", str(remove_config), "--input", CONTACTS, "--sandbox", "--sandbox-state", str(state))
+    assert removed.exit_code == 0, removed.stderr
+    assert removed.report["segment_created"] is False
+    assert removed.report["segment_id"] == added.report["segment_id"]
+    assert removed.report["segment_member_count"] == 0
+
+
+def test_remove_mode_missing_segment_fails(run_cli, tmp_path):
+    remove_config = write_config(
+        tmp_path,
+        (EXAMPLES / "users.yml").read_text(encoding="utf-8").replace("mode: add", "mode: remove"),
+    )
+    outcome = run_cli("run", "--config", str(remove_config), "--input", CONTACTS, "--sandbox")
+    assert outcome.exit_code == 1
+    assert outcome.report["elements_sent"] == 0
+    assert "Example newsletter subscribers" in outcome.stderr
+
+
+def test_about_prints_registration(run_cli):
+    outcome = run_cli("about")
+    assert outcome.exit_code == 0
+    registration = json.loads(outcome.stdout)
+    assert registration["name"] == "linkedin"
+    assert registration["kind"] == "result_output"
