@@ -5,7 +5,12 @@ Pure functions: no I/O and no logging. The pipeline counts and logs what they re
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
+
+from td_output_linkedin.columns import ColumnMap
+
+__all__ = ["ACTIONS", "Member", "Rejection", "make_builder"]
 
 
 class Rejection(NamedTuple):
@@ -31,3 +36,27 @@ class Member(NamedTuple):
     element: dict[str, Any]
     fingerprint: int
     dropped: tuple[str, ...] = ()
+
+
+ACTIONS = ("ADD", "REMOVE")
+
+
+def make_builder(columns: ColumnMap, action: str) -> Callable[[int, Mapping[str, Any]], Member | Rejection]:
+    """Return the function that turns ``(row_number, row)`` into a ``Member`` or a ``Rejection``.
+
+    ``row`` maps the header names exactly as found in the input to raw cell values. The returned
+    function raises no ``Exception`` for any row, because an unexpected error becomes a
+    ``Rejection``. ``make_builder`` itself raises ``ValueError`` for an unknown action or
+    audience type.
+    """
+    # Imported here because both modules import Member and Rejection from this package.
+    from td_output_linkedin.records.companies import build_companies
+    from td_output_linkedin.records.users import build_users
+
+    if action not in ACTIONS:
+        raise ValueError(f"unknown action {action!r}; expected 'ADD' or 'REMOVE'")
+    if columns.audience_type == "users":
+        return build_users(columns, action)
+    if columns.audience_type == "companies":
+        return build_companies(columns, action)
+    raise ValueError(f"unknown audience type {columns.audience_type!r}; expected 'users' or 'companies'")

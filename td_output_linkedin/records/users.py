@@ -1,0 +1,170 @@
+"""Build contact-list (users) elements from rows.
+
+A row is valid when it has a valid ``email`` or ``google_aid``, or a valid ``first_name`` and
+``last_name``. An optional attribute that breaks its rule is left out and named in
+``Member.dropped``. It rejects the row only when the row needs it as its identifier. Rules:
+https://learn.microsoft.com/en-us/linkedin/marketing/matched-audiences/create-and-manage-segment-users
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from td_output_linkedin.columns import ColumnMap
+from td_output_linkedin.records import Member, Rejection
+from td_output_linkedin.records.identifiers import (
+    Invalid,
+    fingerprint,
+    limited_text,
+    normalize_advertising_id,
+    normalize_country,
+    normalize_email,
+    to_text,
+)
+
+MAX_NAME_LENGTH = 35
+MAX_COMPANY_LENGTH = 50
+MAX_TITLE_LENGTH = 50
+
+NO_IDENTIFIER = "no identifier: a row needs email, google_aid, or both first_name and last_name"
+ONLY_IDFA = "only identifier is apple_idfa, which LinkedIn no longer accepts"
+NAME_WITHOUT_PARTNER = "missing: without email or google_aid, a row needs both first_name and last_name"
+UNEXPECTED = "could not be read ({})"
+
+_ATTRIBUTES: tuple[tuple[str, str, Callable[[Any], str | Invalid | None]], ...] = (
+    ("company", "company", functools.partial(limited_text, max_length=MAX_COMPANY_LENGTH)),
+    ("title", "title", functools.partial(limited_text, max_length=MAX_TITLE_LENGTH)),
+    ("country", "country", normalize_country),
+)
+
+# Member(...) runs a Python-level __new__; tuple.__new__ builds the same named tuple in C, which
+# matters at tens of millions of rows.
+_new_member = tuple.__new__
+
+
+def build_users(columns: ColumnMap, action: str) -> Callable[[int, Mapping[str, Any]], Member | Rejection]:
+    """Return a function that turns ``(row_number, row)`` into a user ``Member`` or a ``Rejection``.
+
+    ``row`` maps the original header names to raw cell values. The function raises no
+    ``Exception`` for any row: an unexpected error becomes a ``Rejection`` of the whole row.
+    """
+    sources = columns.sources
+    email_key = sources.get("email")
+    google_aid_key = sources.get("google_aid")
+    apple_idfa_key = sources.get("apple_idfa")
+    first_name_key = sources.get("first_name")
+    last_name_key = sources.get("last_name")
+    # (column, header name, element field, normalizer) of the attributes that never identify.
+    attributes = tuple(
+        (column, sources[column], field, normalize)
+        for column, field, normalize in _ATTRIBUTES
+        if column in sources
+    )
+
+    def build(row_number: int, row: Mapping[str, Any]) -> Member | Rejection:
+        try:
+            get = row.get
+            user_ids: list[dict[str, str]] = []
+            # (column, reason) of each identifier that broke its rule; rarely needed, so built lazily.
+            problems: list[tuple[str, str]] | None = None
+
+            if email_key is not None:
+                email = normalize_email(get(email_key))
+                if type(email) is tuple:
+                    user_ids.append({"idType": email[0], "idValue": email[1]})
+                elif email is not None:
+                    problems = [("email", email.reason)]
+
+            if google_aid_key is not None:
+                google_aid = normalize_advertising_id(get(google_aid_key))
+                if type(google_aid) is str:
+                    user_ids.append({"idType": "GOOGLE_AID", "idValue": google_aid})
+                elif google_aid is not None:
+                    problems = [*(problems or ()), ("google_aid", google_aid.reason)]
+
+            first_name = None if first_name_key is None else limited_text(get(first_name_key), MAX_NAME_LENGTH)
+            last_name = None if last_name_key is None else limited_text(get(last_name_key), MAX_NAME_LENGTH)
+            if not user_ids and (type(first_name) is not str or type(last_name) is not str):
+                apple_idfa = None if apple_idfa_key is None else get(apple_idfa_key)
+                return _reject(row_number, problems, first_name, last_name, apple_idfa)
+
+            element: dict[str, Any] = {"action": action, "userIds": user_ids}
+            # An identifier that broke its rule is left out when another one carries the row.
+            dropped = None if problems is None else [column for column, _ in problems]
+            if first_name is not None:
+                if type(first_name) is str:
+                    element["firstName"] = first_name
+                else:
+                    dropped = [*(dropped or ()), "first_name"]
+            if last_name is not None:
+                if type(last_name) is str:
+                    element["lastName"] = last_name
+                else:
+                    dropped = [*(dropped or ()), "last_name"]
+            for column, key, field, normalize in attributes:
+                value = normalize(get(key))
+                if type(value) is str:
+                    element[field] = value
+                elif value is not None:
+                    dropped = [*(dropped or ()), column]
+            # APPLE_IDFA is never sent, because LinkedIn no longer accepts it.
+            if apple_idfa_key is not None and to_text(get(apple_idfa_key)) is not None:
+                dropped = [*(dropped or ()), "apple_idfa"]
+
+            if len(user_ids) == 1 and user_ids[0]["idType"] == "SHA256_EMAIL":
+                # A SHA-256 digest is uniformly distributed already: its first 64 bits serve as is.
+                member_fingerprint = int(user_ids[0]["idValue"][:16], 16)
+            else:
+                member_fingerprint = _fingerprint(element, user_ids)
+            dropped_columns = () if dropped is None else tuple(dropped)
+            return _new_member(Member, (row_number, element, member_fingerprint, dropped_columns))
+        except Exception as error:  # the contract: a row never raises, whatever its cells contain
+            return Rejection(row_number, None, UNEXPECTED.format(type(error).__name__))
+
+    return build
+
+
+def _fingerprint(element: dict[str, Any], user_ids: list[dict[str, str]]) -> int:
+    """Equal for rows with the same set of ids, or for name-only rows with the same attributes."""
+    if user_ids:
+        return fingerprint(sorted(f"{user_id['idType']}:{user_id['idValue']}" for user_id in user_ids))
+    return fingerprint(
+        [
+            "name",
+            element["firstName"].casefold(),
+            element["lastName"].casefold(),
+            element.get("company", "").casefold(),
+            element.get("title", "").casefold(),
+            element.get("country", ""),
+        ]
+    )
+
+
+def _reject(
+    row_number: int,
+    problems: list[tuple[str, str]] | None,
+    first_name: str | Invalid | None,
+    last_name: str | Invalid | None,
+    apple_idfa_cell: Any,
+) -> Rejection:
+    """Name the most useful reason why a row without a usable identifier is rejected."""
+    if problems is not None:
+        column, reason = problems[0]
+        return Rejection(row_number, column, reason)
+    if isinstance(first_name, Invalid):
+        return Rejection(row_number, "first_name", first_name.reason)
+    if isinstance(last_name, Invalid):
+        return Rejection(row_number, "last_name", last_name.reason)
+    if first_name is not None:
+        return Rejection(row_number, "last_name", NAME_WITHOUT_PARTNER)
+    if last_name is not None:
+        return Rejection(row_number, "first_name", NAME_WITHOUT_PARTNER)
+
+    apple_idfa = normalize_advertising_id(apple_idfa_cell)
+    if isinstance(apple_idfa, Invalid):
+        return Rejection(row_number, "apple_idfa", apple_idfa.reason)
+    if apple_idfa is not None:
+        return Rejection(row_number, "apple_idfa", ONLY_IDFA)
+    return Rejection(row_number, None, NO_IDENTIFIER)
