@@ -24,8 +24,8 @@ from td_output_linkedin.sandbox.wire import JSON, ApiError, Request, Response, j
 
 # Start and count default to 0 and 10. https://learn.microsoft.com/en-us/linkedin/shared/api-guide/concepts/pagination
 DEFAULT_PAGE_SIZE = 10
-# NOTE: LinkedIn publishes no maximum page size for this finder; larger counts are cut to 100, and
-# paging.count reports the count served, so a client must advance by what it received.
+# NOTE: LinkedIn publishes no maximum page size for this finder, so larger counts are cut to 100.
+# paging.count then reports the count served, and a client must advance by what it received.
 MAX_PAGE_SIZE = 100
 # NOTE: no LinkedIn page states a per-request element limit; 5,000 is the figure every partner uses.
 MAX_ELEMENTS = 5000
@@ -65,7 +65,6 @@ class SegmentsApi:
 
     def find(self, request: Request, token: AccessToken, values: dict[str, str]) -> Response:
         # Rest.li 2.0.0 needs a URN in a query string URL-encoded (urn%3Ali%3A...), so a raw ':' is an error.
-        # https://learn.microsoft.com/en-us/linkedin/shared/api-guide/concepts/protocol-version
         for pair in request.raw_query.split("&"):
             if pair.startswith("account=") and ":" in pair:
                 raise ApiError(400, "account must be URL-encoded: urn%3Ali%3AsponsoredAccount%3A{id}", "INVALID_PARAM")
@@ -101,9 +100,8 @@ class SegmentsApi:
 
         with self._state.lock:
             if len(self._state.segments_of(account_id)) >= self._options.segment_limit:
-                # From August 2026 an ad account holds at most 1,000 segments; this 429 is not a throttle.
-                # https://learn.microsoft.com/en-us/linkedin/marketing/matched-audiences/create-and-manage-segments
-                message = f"ad account {account_id} already holds {self._options.segment_limit} segments"
+                # From August 2026 LinkedIn caps an ad account at 1,000 segments; this 429 is not a throttle.
+                message = f"ad account {account_id} already contains {self._options.segment_limit} segments, the maximum"
                 raise ApiError(429, message, "SEGMENT_LIMIT_EXCEEDED")
             segment = self._state.create_segment(
                 checked, account_id, self._options.new_segment_not_found_seconds
@@ -157,13 +155,15 @@ class SegmentsApi:
         if not raw_id.isascii() or not raw_id.isdigit():
             raise ApiError(400, "the segment id must be a number", "INVALID_PARAM")
         segment = self._state.segments.get(int(raw_id))
-        # A new segment is not found for a while: LinkedIn asks to wait at least 5 seconds before writing,
+        # A new segment is not found for a while. LinkedIn's docs require a 5-second wait before writing,
         # and partners saw 404 for one to two minutes.
         if segment is None or segment.available_at > self._state.clock():
             raise ApiError(404, f"dmpSegment {raw_id} not found", "NOT_FOUND")
         return segment
 
     def _require_write_role(self, account_id: str) -> None:
+        # Managing audiences needs a role other than VIEWER on the segment's ad account.
+        # https://learn.microsoft.com/en-us/linkedin/marketing/matched-audiences/create-and-manage-segment-users
         if account_id in self._options.viewer_accounts:
             message = (
                 f"Not enough permissions: the member is VIEWER on ad account {account_id}; "

@@ -20,12 +20,12 @@ FAULT_ERRORS = {
     "500": (500, "INTERNAL_SERVER_ERROR"),
     "503": (503, "SERVICE_UNAVAILABLE"),
 }
-# A gateway in front of the API answers 502 and 504 itself, with an HTML page rather than JSON.
+# A gateway in front of the API returns 502 and 504 itself, with an HTML page rather than JSON.
 GATEWAY_FAULTS = {"502": "Bad Gateway", "504": "Gateway Timeout"}
 
 
 class SandboxApp:
-    """Answer one request; return None when the connection is to be dropped without an answer."""
+    """Route one request to its endpoint; ``handle`` returns None when the connection is to be dropped without a response."""
 
     def __init__(self, options: SandboxOptions, state: SandboxState, oauth: OAuth):
         self._options = options
@@ -75,7 +75,7 @@ class SandboxApp:
             log.debug("fault drop on %s", endpoint)
             return endpoint, None
         if fault == "slow":
-            log.debug("fault slow on %s: answering after %s s", endpoint, self._options.slow_seconds)
+            log.debug("fault slow on %s: responding after %s s", endpoint, self._options.slow_seconds)
             time.sleep(self._options.slow_seconds)
         elif fault is not None:
             log.debug("fault %s on %s", fault, endpoint)
@@ -96,6 +96,7 @@ class SandboxApp:
                 raise ApiError(429, f"per-member limit of requests per minute reached for /{members}", "TOO_MANY_REQUESTS")
             return endpoint, handler(request, token, values)
         except ApiError as error:
+            log.debug("%s rejected with %s %s: %s", endpoint, error.status, error.code, error.message)
             return endpoint, error.response()
 
     def _check_version(self, version: str | None) -> None:

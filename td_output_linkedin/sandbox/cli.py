@@ -36,31 +36,31 @@ def add_sandbox_arguments(parser: argparse.ArgumentParser) -> None:
     app = parser.add_argument_group("app and member")
     app.add_argument("--client-id", default="sandbox-client", help="client_id of the pre-registered app (default: sandbox-client)")
     app.add_argument("--client-secret", help="client_secret of that app (default: generated, or kept from --state)")
-    app.add_argument("--revoked-refresh-token", action="store_true", help="revoke the printed refresh token at once, so refreshing answers invalid_grant")
-    app.add_argument("--token-lifetime-requests", type=int, metavar="N", help="an access token answers 401 after N API requests")
+    app.add_argument("--revoked-refresh-token", action="store_true", help="revoke the printed refresh token at once, so a refresh fails with invalid_grant")
+    app.add_argument("--token-lifetime-requests", type=int, metavar="N", help="an access token is rejected with 401 after N API requests")
     app.add_argument("--token-lifetime-seconds", type=float, default=ACCESS_TOKEN_LIFETIME_SECONDS, metavar="SECONDS",
                      help=f"access token lifetime in seconds (default: {ACCESS_TOKEN_LIFETIME_SECONDS}, LinkedIn's 60 days)")
     app.add_argument("--refresh-token-lifetime-seconds", type=float, default=REFRESH_TOKEN_LIFETIME_SECONDS, metavar="SECONDS",
                      help=f"refresh token lifetime in seconds (default: {REFRESH_TOKEN_LIFETIME_SECONDS}, 365 days)")
     app.add_argument("--viewer-account", action="append", default=[], metavar="ID",
-                     help="ad account id where the member is only VIEWER, so writes answer 403 (repeatable)")
+                     help="ad account id where the member is only VIEWER, so writes fail with 403 (repeatable)")
 
     api = parser.add_argument_group("API behaviour")
-    api.add_argument("--latency", type=float, default=0.0, metavar="SECONDS", help="delay added to every answer")
+    api.add_argument("--latency", type=float, default=0.0, metavar="SECONDS", help="delay in seconds added to every response")
     api.add_argument("--new-segment-404-seconds", type=float, default=0.0, metavar="SECONDS",
-                     help="a new segment answers 404 to GET and member writes for this long")
+                     help="a new segment returns 404 to GET and member writes for this long")
     api.add_argument("--users-rpm", type=int, default=USERS_REQUESTS_PER_MINUTE, metavar="N",
                      help=f"requests per member per minute to /users (default: {USERS_REQUESTS_PER_MINUTE})")
     api.add_argument("--companies-rpm", type=int, default=COMPANIES_REQUESTS_PER_MINUTE, metavar="N",
                      help=f"requests per member per minute to /companies (default: {COMPANIES_REQUESTS_PER_MINUTE})")
     api.add_argument("--segment-limit", type=int, default=1000, metavar="N",
-                     help="segments per ad account; one more answers 429 SEGMENT_LIMIT_EXCEEDED (default: 1000)")
+                     help="segments per ad account; creating one more fails with 429 SEGMENT_LIMIT_EXCEEDED (default: 1000)")
     api.add_argument("--versions", metavar="OLDEST:NEWEST",
                      help="LinkedIn-Version months served, such as 202601:202612 (default: the 12 months up to now)")
 
     faults = parser.add_argument_group("fault injection")
     faults.add_argument("--fault", action="append", default=[], metavar="KIND=PROBABILITY",
-                        help=f"answer with a fault at this probability (repeatable); kinds: {', '.join(FAULT_KINDS)}")
+                        help=f"respond with a fault at this probability (repeatable); kinds: {', '.join(FAULT_KINDS)}")
     faults.add_argument("--fault-path", action="append", metavar="SUFFIX",
                         help="inject faults only on paths ending with SUFFIX (repeatable; default: /users and /companies)")
     faults.add_argument("--fault-all-paths", action="store_true", help="inject faults on every API path")

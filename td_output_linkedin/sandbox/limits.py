@@ -15,8 +15,8 @@ WINDOW_SECONDS = 60.0
 class RateLimiter:
     """Count requests per (member, endpoint) in a sliding 60-second window.
 
-    LinkedIn counts per member and per minute; whether its window slides or resets on the minute is
-    not published, and a sliding window is the stricter of the two.
+    LinkedIn counts per member and per minute. Whether its window slides or resets on the minute is
+    not published, so the sandbox uses a sliding window because it is the stricter of the two.
     """
 
     def __init__(self, limits: dict[str, int], clock: Callable[[], float]):
@@ -51,7 +51,7 @@ class FaultInjector:
         self._lock = threading.Lock()
 
     def draw(self, path: str) -> str | None:
-        """Return the fault kind for a request to ``path``, or None for a normal answer."""
+        """Return the fault kind for a request to ``path``, or None for a normal response."""
         if not self._table or (self._paths and not path.endswith(self._paths)):
             return None
         with self._lock:

@@ -13,7 +13,7 @@ from td_output_linkedin.sandbox.options import DEFAULT_SCOPES, SandboxCredential
 from td_output_linkedin.sandbox.state import AccessToken, App, AuthorizationCode, RefreshToken, SandboxState
 from td_output_linkedin.sandbox.wire import ApiError, OAuthError, Request, Response, json_response
 
-# An authorization code is valid for 30 minutes and for one exchange (LinkedIn's authorization code flow).
+# NOTE: 30 minutes is the code lifetime commonly given for LinkedIn; the sandbox also allows one exchange per code.
 AUTHORIZATION_CODE_SECONDS = 1800
 DEFAULT_MEMBER = "urn:li:person:sandboxMember"
 FORM = "application/x-www-form-urlencoded"

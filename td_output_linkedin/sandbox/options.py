@@ -13,7 +13,8 @@ FAULT_KINDS = ("429", "429_no_retry_after", "500", "502", "503", "504", "drop", 
 ACCESS_TOKEN_LIFETIME_SECONDS = 5_184_000
 REFRESH_TOKEN_LIFETIME_SECONDS = 31_536_000
 
-# Per member and per minute. https://learn.microsoft.com/en-us/linkedin/shared/api-guide/concepts/rate-limits
+# Per member and per minute. Older versions of the page gave 500 and 200.
+# https://learn.microsoft.com/en-us/linkedin/marketing/matched-audiences/create-and-manage-segment-users
 USERS_REQUESTS_PER_MINUTE = 600
 COMPANIES_REQUESTS_PER_MINUTE = 300
 
@@ -22,7 +23,7 @@ DEFAULT_SCOPES = ("rw_dmp_segments", "r_ads")
 
 @dataclass
 class SandboxOptions:
-    """How the sandbox behaves. Every field has a command-line flag in ``sandbox.cli``."""
+    """Sandbox behaviour settings. Every field has a command-line flag in ``sandbox.cli``."""
 
     port: int = 0
     latency_seconds: float = 0.0

@@ -89,15 +89,15 @@ class Sandbox:
         return self._oauth.consent(client_id, client_secret, tuple(scopes), member)
 
     def revoke_refresh_tokens(self) -> None:
-        """Make every refresh token issued so far answer ``invalid_grant``."""
+        """Revoke every refresh token issued so far, so a refresh fails with ``invalid_grant``."""
         self._state.revoke_refresh_tokens()
 
     def revoke_access_tokens(self) -> None:
-        """Make every access token issued so far answer 401 ``REVOKED_ACCESS_TOKEN``."""
+        """Revoke every access token issued so far: API calls fail with 401 ``REVOKED_ACCESS_TOKEN``."""
         self._state.revoke_access_tokens()
 
     def expire_access_tokens(self) -> None:
-        """Make every access token issued so far answer 401 ``INVALID_ACCESS_TOKEN`` (expired)."""
+        """Expire every access token issued so far: API calls fail with 401 ``INVALID_ACCESS_TOKEN``."""
         self._state.expire_access_tokens()
 
     def state(self, include_members: bool = True) -> dict[str, Any]:
@@ -179,5 +179,5 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.write(response.body)
         except ConnectionError:
             # The client gave up first, as it does after its timeout during a slow fault.
-            log.debug("client closed the connection before the answer to %s %s", self.command, self.path[:100])
+            log.debug("client closed the connection before the response to %s %s", self.command, self.path[:100])
             self.close_connection = True

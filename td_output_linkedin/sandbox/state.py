@@ -1,4 +1,4 @@
-"""What the sandbox remembers: apps, tokens, segments and their members, and request counts.
+"""Sandbox state: apps, tokens, segments and their members, and request counts.
 
 One lock guards everything, because the client sends several requests at once. Times are Unix
 seconds from the sandbox's clock, so a state file stays meaningful across restarts.

@@ -45,7 +45,7 @@ class ApiError(Exception):
     """An API error in LinkedIn's shape: ``{"status", "serviceErrorCode", "code", "message"}``.
 
     https://learn.microsoft.com/en-us/linkedin/shared/api-guide/concepts/error-handling
-    NOTE: LinkedIn publishes few ``serviceErrorCode`` values (65600, 65601, 100); where none is known,
+    NOTE: LinkedIn publishes few ``serviceErrorCode`` values (65600, 65601, 100). Where none is known,
     the sandbox repeats the HTTP status, as LinkedIn's own sample for an empty token does.
     """
 

@@ -14,7 +14,7 @@ VERSION = SandboxOptions().version_window()[1]
 
 
 class FakeClock:
-    """Unix seconds that move only when a test says so."""
+    """Unix seconds that move only when a test calls ``advance``."""
 
     def __init__(self) -> None:
         self.now = 1_800_000_000.0

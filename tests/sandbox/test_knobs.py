@@ -132,8 +132,8 @@ def test_invalid_fault_options(faults: dict[str, float]) -> None:
         SandboxOptions(faults=faults)
 
 
-def test_latency_delays_answers(start_sandbox: Callable[..., Sandbox]) -> None:
-    # Only a lower bound: a busy machine can make answers slower, never faster.
+def test_latency_delays_responses(start_sandbox: Callable[..., Sandbox]) -> None:
+    # Only a lower bound: a busy machine can make responses slower, never faster.
     _, api = started_api(start_sandbox, latency_seconds=0.2)
     started = time.perf_counter()
     assert api.find().status_code == 200

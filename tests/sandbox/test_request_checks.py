@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import pytest
+import requests
 
 from sandbox_http import VERSION, Api, FakeClock, user
 from td_output_linkedin.sandbox import Sandbox
 
 
-def error_of(response) -> dict:
+def error_of(response: requests.Response) -> dict[str, Any]:
     body = response.json()
     assert body["status"] == response.status_code
     assert isinstance(body["message"], str) and body["message"]

@@ -156,7 +156,7 @@ def test_finder_rejects_bad_query(api: Api, query: str) -> None:
     assert response.json()["code"] == "INVALID_PARAM"
 
 
-def test_segment_limit_answers_429(start_sandbox: Callable[..., Sandbox]) -> None:
+def test_segment_limit_returns_429(start_sandbox: Callable[..., Sandbox]) -> None:
     sandbox = start_sandbox(segment_limit=3)
     api = Api(sandbox.base_url, sandbox.authorize().access_token)
     statuses = [api.create_segment(name=f"s{number}").status_code for number in range(3)]
