@@ -10,23 +10,29 @@ another job's change.
 from __future__ import annotations
 
 import fcntl
+import html
 import json
 import os
 import re
+import secrets
 import tempfile
+import threading
+import webbrowser
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, TextIO
+from urllib.parse import parse_qs, urlsplit
+
+import requests
 
 from td_output_linkedin.config import DEFAULT_OAUTH_BASE_URL, AuthSettings
-from td_output_linkedin.errors import ConfigError, ReauthorizationRequired
+from td_output_linkedin.errors import AuthenticationError, ConfigError, ReauthorizationRequired
 from td_output_linkedin.joblog import JobLog
-
-if TYPE_CHECKING:
-    from td_output_linkedin.linkedin.auth import TokenGrant
+from td_output_linkedin.linkedin.auth import TokenGrant, authorization_url, exchange_code
 
 ENV_VAR = "TD_OUTPUT_LINKEDIN_CONNECTIONS"
 STORE_FILE_NAME = "connections.json"
@@ -49,6 +55,15 @@ ACCESS_TOKEN_MARGIN = timedelta(minutes=5)
 # response leaves out expires_in.
 # https://learn.microsoft.com/en-us/linkedin/shared/authentication/programmatic-refresh-tokens
 DEFAULT_ACCESS_TOKEN_LIFETIME = timedelta(days=60)
+
+CALLBACK_PATH = "/callback"
+TOKEN_REQUEST_TIMEOUT_SECONDS = 60.0
+
+# Error codes in the redirect when the member does not allow access. access_denied is OAuth 2.0's
+# code (RFC 6749, section 4.1.2.1). Any other error code also fails the flow, with its description.
+# NOTE: no LinkedIn page listing its codes was found. Drupal's social_post_linkedin module checks
+# for user_cancelled_authorize, and user_cancelled_login is unconfirmed.
+DECLINED_ERRORS = frozenset({"access_denied", "user_cancelled_login", "user_cancelled_authorize"})
 
 _NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
@@ -233,6 +248,75 @@ class ConnectionStore:
             os.close(descriptor)
 
 
+def create_connection(
+    name: str,
+    *,
+    client_id: str,
+    client_secret: str,
+    oauth_base_url: str,
+    open_browser: bool,
+    port: int = 0,
+    timeout_seconds: float,
+    store: ConnectionStore,
+    out: TextIO,
+    authorize: Callable[[str], None] | None = None,
+) -> Connection:
+    """Run LinkedIn's consent flow for a member and save the result as connection ``name``.
+
+    Listen on ``http://127.0.0.1:PORT/callback``, print the authorization URL to ``out`` and open
+    it in a browser when ``open_browser`` is set and one is available. ``authorize``, when given, is
+    called with the URL in place of a browser and must send the request itself. The redirect must
+    carry the ``state`` this call generated. Its code is exchanged for tokens at LinkedIn's token
+    endpoint, and the connection is saved, replacing one with the same name.
+
+    Raise AuthenticationError when the member declines, the state does not match, or no redirect
+    arrives within ``timeout_seconds``. The token endpoint's errors propagate from
+    ``exchange_code``. Nothing is saved unless the whole flow succeeds.
+    """
+    validate_name(name)
+    # Reading the store first makes an unreadable file fail before the member is sent to LinkedIn.
+    replaced = any(existing.name == name for existing in store.list())
+    state = secrets.token_urlsafe(32)
+    server = _CallbackServer(port, state)
+    # A short poll interval lets shutdown() return quickly once the redirect has arrived.
+    server_thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="oauth-callback", daemon=True
+    )
+    server_thread.start()
+    try:
+        redirect_uri = f"http://127.0.0.1:{server.server_port}{CALLBACK_PATH}"
+        url = authorization_url(
+            oauth_base_url, client_id=client_id, redirect_uri=redirect_uri, state=state, scopes=SCOPES
+        )
+        print(f"Open this URL in a browser, sign in to LinkedIn and allow access:\n\n  {url}\n", file=out)
+        print(f"The app's Authorized redirect URLs (developer portal, Auth tab) must include {redirect_uri}", file=out)
+        _send_member_to(url, authorize=authorize, open_browser=open_browser, out=out)
+        print(f"Waiting up to {timeout_seconds:g} seconds for LinkedIn to redirect to {redirect_uri}", file=out)
+        code = server.wait_for_code(timeout_seconds)
+    finally:
+        server.shutdown()
+        server.server_close()
+        server_thread.join()
+
+    with requests.Session() as session:
+        # Whole seconds, as the store keeps them, so the returned connection equals the stored one.
+        now = datetime.now(UTC).replace(microsecond=0)
+        grant = exchange_code(
+            session,
+            oauth_base_url,
+            client_id=client_id,
+            client_secret=client_secret,
+            code=code,
+            redirect_uri=redirect_uri,
+            timeout=TOKEN_REQUEST_TIMEOUT_SECONDS,
+        )
+    connection = _connection_from_grant(name, grant, now, client_id, client_secret, oauth_base_url)
+
+    store.save(connection)
+    _print_created(connection, replaced=replaced, store_path=store.path, now=now, out=out)
+    return connection
+
+
 def resolve_connection_auth(
     name: str,
     *,
@@ -340,16 +424,179 @@ def _with_grant(connection: Connection, grant: TokenGrant, now: datetime) -> Con
     return replace(
         connection,
         access_token=grant.access_token,
-        access_token_expires_at=access_token_expiry(grant, now),
+        access_token_expires_at=_access_token_expiry(grant, now),
         refresh_token=refresh_token,
         refresh_token_expires_at=refresh_token_expires_at,
     )
 
 
-def access_token_expiry(grant: TokenGrant, now: datetime) -> datetime:
+def _access_token_expiry(grant: TokenGrant, now: datetime) -> datetime:
     if grant.expires_in is None:
         return now + DEFAULT_ACCESS_TOKEN_LIFETIME
     return now + timedelta(seconds=grant.expires_in)
+
+
+def _send_member_to(
+    url: str, *, authorize: Callable[[str], None] | None, open_browser: bool, out: TextIO
+) -> None:
+    if authorize is not None:
+        authorize(url)
+        return
+    if not open_browser:
+        return
+    try:
+        opened = webbrowser.open(url)
+    except webbrowser.Error:
+        opened = False
+    if opened:
+        print("Opened the URL in a browser.", file=out)
+    else:
+        print("No browser could be opened; open the URL above yourself.", file=out)
+
+
+def _connection_from_grant(
+    name: str, grant: TokenGrant, now: datetime, client_id: str, client_secret: str, oauth_base_url: str
+) -> Connection:
+    refresh_token_expires_at = None
+    if grant.refresh_token and grant.refresh_token_expires_in is not None:
+        refresh_token_expires_at = now + timedelta(seconds=grant.refresh_token_expires_in)
+    return Connection(
+        name=name,
+        created_at=now,
+        client_id=client_id,
+        client_secret=client_secret,
+        access_token=grant.access_token,
+        access_token_expires_at=_access_token_expiry(grant, now),
+        refresh_token=grant.refresh_token,
+        refresh_token_expires_at=refresh_token_expires_at,
+        scopes=_granted_scopes(grant),
+        oauth_base_url=oauth_base_url,
+    )
+
+
+def _granted_scopes(grant: TokenGrant) -> tuple[str, ...]:
+    """Return the scopes in the token response, or the requested ones when it lists none.
+
+    Commas and spaces both count as separators, so either form of the list is read.
+    """
+    if not grant.scope:
+        return SCOPES
+    return tuple(scope for scope in re.split(r"[\s,]+", grant.scope) if scope)
+
+
+def _print_created(connection: Connection, *, replaced: bool, store_path: Path, now: datetime, out: TextIO) -> None:
+    verb = "Replaced" if replaced else "Saved"
+    print(f"{verb} connection {connection.name!r} in {store_path}.", file=out)
+
+    missing = [scope for scope in SCOPES if scope not in connection.scopes]
+    if missing:
+        print(
+            f"Warning: LinkedIn did not grant {', '.join(missing)}, so exports with this connection will be "
+            "rejected. The app needs LinkedIn's approval for the Audiences program.",
+            file=out,
+        )
+
+    if connection.refresh_token is None:
+        print(
+            "LinkedIn issued no refresh token (the app has no programmatic refresh tokens), so the connection "
+            f"stops working when its access token expires on {_format_time(connection.access_token_expires_at)}.",
+            file=out,
+        )
+    elif connection.refresh_token_expires_at is not None:
+        expires_at = connection.refresh_token_expires_at
+        print(
+            f"The refresh token expires on {_format_time(expires_at)} ({days_left(expires_at, now)} days left).",
+            file=out,
+        )
+
+
+class _CallbackServer(HTTPServer):
+    """The loopback listener that receives LinkedIn's redirect and keeps its code or its failure."""
+
+    def __init__(self, port: int, state: str):
+        try:
+            super().__init__(("127.0.0.1", port), _CallbackHandler)
+        except OSError as error:
+            raise ConfigError(
+                f"port: cannot listen on 127.0.0.1:{port} ({error.strerror}); choose another port"
+            ) from error
+        self.expected_state = state
+        self.finished = threading.Event()
+        self.code: str | None = None
+        self.failure: str | None = None
+
+    def wait_for_code(self, timeout_seconds: float) -> str:
+        if not self.finished.wait(timeout_seconds):
+            raise AuthenticationError(
+                f"timed out after {timeout_seconds:g} seconds waiting for LinkedIn to redirect to "
+                f"127.0.0.1:{self.server_port}{CALLBACK_PATH}; run the command again and allow access in time"
+            )
+        if self.failure is not None:
+            raise AuthenticationError(self.failure)
+        assert self.code is not None
+        return self.code
+
+    def check_redirect(self, query: dict[str, list[str]]) -> None:
+        """Record the code of a valid redirect, or why it is not valid."""
+        state = _first(query, "state")
+        error = _first(query, "error")
+        code = _first(query, "code")
+
+        # state ties the redirect to the URL this command printed, so another page cannot plant its
+        # own code (RFC 6749, section 10.12).
+        if state is None or not secrets.compare_digest(state.encode(), self.expected_state.encode()):
+            self.failure = (
+                "the redirect's state does not match the authorization URL this command printed; "
+                "open the URL from the latest run of the command"
+            )
+        elif error is not None:
+            description = (_first(query, "error_description") or "")[:200]
+            detail = f"{error}: {description}" if description else error
+            if error in DECLINED_ERRORS:
+                self.failure = f"the member did not allow access ({detail}); run the command again to retry"
+            else:
+                self.failure = f"LinkedIn did not authorize the app ({detail})"
+        elif not code:
+            self.failure = "LinkedIn's redirect has neither a code nor an error; run the command again"
+        else:
+            self.code = code
+        self.finished.set()
+
+
+class _CallbackHandler(BaseHTTPRequestHandler):
+    server: _CallbackServer
+
+    def do_GET(self) -> None:
+        url = urlsplit(self.path)
+        if url.path != CALLBACK_PATH:
+            self._respond(404, "Not found.")
+            return
+        if self.server.finished.is_set():
+            self._respond(409, "This authorization has already finished. Return to the terminal.")
+            return
+
+        self.server.check_redirect(parse_qs(url.query))
+        if self.server.failure is None:
+            self._respond(200, "LinkedIn access allowed. You can close this tab and return to the terminal.")
+        else:
+            self._respond(400, f"Authorization failed: {self.server.failure}")
+
+    def log_message(self, format: str, *args: Any) -> None:
+        # The default writes each request line to stderr, and the line contains the authorization code.
+        return
+
+    def _respond(self, status: int, text: str) -> None:
+        body = f"<!doctype html><title>td-output-linkedin</title><p>{html.escape(text)}</p>\n".encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def _first(query: dict[str, list[str]], key: str) -> str | None:
+    values = query.get(key)
+    return values[0] if values else None
 
 
 def _format_time(moment: datetime) -> str:

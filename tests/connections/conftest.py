@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -11,6 +11,7 @@ import pytest
 from connection_samples import ACCESS_TOKEN, CLIENT_SECRET, NOW, REFRESH_TOKEN
 from td_output_linkedin.connections import ENV_VAR, Connection, ConnectionStore
 from td_output_linkedin.joblog import JobLog
+from td_output_linkedin.sandbox import Sandbox
 
 
 @pytest.fixture(autouse=True)
@@ -53,3 +54,10 @@ def make_connection() -> Callable[..., Connection]:
 def job_log(caplog: pytest.LogCaptureFixture) -> JobLog:
     caplog.set_level(logging.DEBUG, logger="tests.connections")
     return JobLog(logging.getLogger("tests.connections"))
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[Sandbox]:
+    """A sandbox on 127.0.0.1 shared by the tests of one module."""
+    with Sandbox() as running:
+        yield running
