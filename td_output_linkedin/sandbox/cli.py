@@ -79,8 +79,13 @@ def run_sandbox_command(args: argparse.Namespace) -> int:
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
 
-    sandbox = Sandbox(options)
-    base_url = sandbox.start()
+    try:
+        sandbox = Sandbox(options)
+        base_url = sandbox.start()
+    except (OSError, ValueError) as error:
+        # An unreadable or foreign --state file, or a --port already in use.
+        print(f"sandbox: {error}", file=sys.stderr)
+        return EXIT_USAGE
     credentials = sandbox.authorize(client_id=args.client_id, client_secret=args.client_secret)
     if args.revoked_refresh_token:
         sandbox.revoke_refresh_tokens()

@@ -248,11 +248,23 @@ class SandboxState:
         os.replace(temporary, path)
 
     def load(self, path: str) -> None:
-        """Read a file written by ``save``; members are checked again as if sent with ADD."""
+        """Read a file written by ``save``; members are checked again as if sent with ADD.
+
+        Raises ValueError naming the file when it is not a sandbox state file.
+        """
         with open(path, encoding="utf-8") as file:
-            document = json.load(file)
-        if document.get("format") != STATE_FORMAT:
-            raise ValueError(f"{path}: unknown sandbox state format {document.get('format')!r}")
+            try:
+                document = json.load(file)
+            except json.JSONDecodeError as error:
+                raise ValueError(f"{path} is not a sandbox state file: invalid JSON ({error})") from None
+        if not isinstance(document, dict) or document.get("format") != STATE_FORMAT:
+            raise ValueError(f"{path} is not a sandbox state file of format {STATE_FORMAT}")
+        try:
+            self._load_document(document)
+        except (KeyError, TypeError, AttributeError) as error:
+            raise ValueError(f"{path} is not a valid sandbox state file: {type(error).__name__} {error}") from None
+
+    def _load_document(self, document: dict[str, Any]) -> None:
         with self.lock:
             self.next_segment_id = document["nextSegmentId"]
             self.apps = {app["client_id"]: App(**{**app, "scopes": tuple(app["scopes"])}) for app in document["apps"]}

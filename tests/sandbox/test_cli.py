@@ -124,3 +124,14 @@ def test_command_rejects_bad_flag_with_exit_2() -> None:
     _, errors = process.communicate(timeout=20)
     assert process.returncode == 2
     assert "unknown fault kind" in errors
+
+
+@pytest.mark.parametrize("content", ["not json", '{"format": 1}', '{"format": 99}', "[]"])
+def test_command_rejects_foreign_state_file(tmp_path: Path, content: str) -> None:
+    state_file = tmp_path / "state.json"
+    state_file.write_text(content)
+    process = run_sandbox("--state", str(state_file))
+    output, errors = process.communicate(timeout=20)
+    assert process.returncode == 2
+    assert str(state_file) in errors
+    assert output == ""
