@@ -128,6 +128,7 @@ _PATTERN_HINTS = {
     "api.base_url": "give a URL with scheme and host, such as https://api.linkedin.com",
     "api.oauth_base_url": "give a URL with scheme and host, such as https://www.linkedin.com",
     "api.version": "give the LinkedIn-Version as YYYYMM, such as 202611",
+    "connection": "give the name used with td-output-linkedin connection create: letters, digits, '.', '_' or '-'",
 }
 _ENUM_HINTS = {
     "type": "use linkedin or leave it out",
