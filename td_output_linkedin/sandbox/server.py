@@ -114,12 +114,12 @@ class Sandbox:
 
 
 class _Handler(BaseHTTPRequestHandler):
-    # HTTP/1.1 keeps connections open between requests; every answer therefore carries Content-Length.
+    # HTTP/1.1 keeps connections open between requests, so every response carries Content-Length.
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
+
     def version_string(self) -> str:
         return "LinkedInSandbox"
-
 
     def do_GET(self) -> None:
         self._serve()
