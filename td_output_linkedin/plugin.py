@@ -213,12 +213,19 @@ def _prepare_settings(
 
     on_tokens = None
     if settings.auth.connection and require_auth:
-        from .connections import resolve_connection_auth
+        from .connections import ConnectionStore, resolve_connection_auth
 
-        auth, on_tokens = resolve_connection_auth(settings.auth.connection, log=log)
+        store = ConnectionStore()
+        auth, on_tokens = resolve_connection_auth(settings.auth.connection, store=store, log=log)
         for value in (auth.client_secret, auth.refresh_token, auth.access_token):
             log.add_secret(value)
-        settings = dataclasses.replace(settings, auth=auth)
+        # A refresh token is only valid at the OAuth server that issued it.
+        oauth_base_url = store.get(settings.auth.connection).oauth_base_url
+        if oauth_base_url != settings.api.oauth_base_url:
+            log.info("connection %r refreshes its tokens at %s, where it was created", settings.auth.connection, oauth_base_url)
+        settings = dataclasses.replace(
+            settings, auth=auth, api=dataclasses.replace(settings.api, oauth_base_url=oauth_base_url)
+        )
     return settings, on_tokens
 
 
