@@ -140,15 +140,20 @@ class TokenSource:
                 token = self._refresh_locked()
             return token
 
-    def renew_after_rejection(self, rejected_token: str) -> str:
+    def renew_after_rejection(self, rejected_token: str) -> tuple[str, bool]:
         """Return a new access token after LinkedIn rejected ``rejected_token`` with HTTP 401.
 
-        Another thread may already have replaced that token; then its replacement is returned.
+        The flag is True when this call refreshed the token, and False when another thread had
+        already replaced the rejected token and its replacement is returned.
         """
         with self._lock:
             if self._access_token is not None and self._access_token != rejected_token:
-                return self._access_token
-            return self._refresh_locked()
+                return self._access_token, False
+            return self._refresh_locked(), True
+
+    def is_current(self, token: str) -> bool:
+        with self._lock:
+            return self._access_token == token
 
     def _expiring(self) -> bool:
         if self._expires_at is None or not self.can_refresh:

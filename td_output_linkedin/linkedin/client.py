@@ -138,13 +138,22 @@ class ApiClient:
             token = self._token_for_attempt(request, halt)
             tally.requests += 1
             response = self._transmit(request, token)
-            if response.status_code == 401:
-                token = self._renew_token(token, response)
+
+            # A request refreshes the token at most once. When the repeat is rejected too, it
+            # gives up, unless another thread replaced the token meanwhile: then the request
+            # repeats with that newer token, a bounded number of times.
+            refreshed_here = False
+            repeats = 0
+            while response.status_code == 401:
+                if (refreshed_here and self.tokens.is_current(token)) or repeats >= self.policy.max_attempts:
+                    raise self._second_rejection(response)
+                token, refreshed = self._renew_token(token, response)
+                refreshed_here = refreshed_here or refreshed
+                repeats += 1
                 self._take_turn(request.limiter, halt)
                 tally.requests += 1
                 response = self._transmit(request, token)
-                if response.status_code == 401:
-                    raise self._second_rejection(response)
+
             if 200 <= response.status_code < 300:
                 return response
             raise self._error_for(response, request)
@@ -259,11 +268,11 @@ class ApiClient:
         grant: TokenGrant = self.run_with_retries(attempt, "access token request", None)
         self.log.add_secret(grant.access_token)
         self.log.add_secret(grant.refresh_token)
-        lifetime = "" if grant.expires_in is None else f"; it expires in {grant.expires_in // 3600} hours"
+        lifetime = "" if grant.expires_in is None else f"; it expires in {grant.expires_in / 86400:.1f} days"
         self.log.info("obtained an access token from the refresh token%s", lifetime)
         return grant
 
-    def _renew_token(self, rejected_token: str, response: requests.Response) -> str:
+    def _renew_token(self, rejected_token: str, response: requests.Response) -> tuple[str, bool]:
         if not self.tokens.can_refresh:
             status, code, _, _ = _error_fields(response)
             raise AuthenticationError(
@@ -272,7 +281,7 @@ class ApiClient:
                 status=status,
                 code=code,
             )
-        self.log.info("LinkedIn rejected the access token (HTTP 401); obtaining a new one from the refresh token")
+        self.log.info("LinkedIn rejected the access token (HTTP 401); renewing it with the refresh token")
         return self.tokens.renew_after_rejection(rejected_token)
 
     def _second_rejection(self, response: requests.Response) -> AuthenticationError:

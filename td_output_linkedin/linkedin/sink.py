@@ -143,7 +143,7 @@ class LinkedInSink:
         return max(0.0, self.settings.api.new_segment_wait_seconds - elapsed)
 
     def _version_line(self) -> CheckLine:
-        detail = f"{self.settings.api.version}, released {self.version_age_months} months ago"
+        detail = f"{self.settings.api.version}, released {_count(self.version_age_months, 'month')} ago"
         if self.version_age_months > VERSION_WARNING_AGE_MONTHS:
             detail += "; LinkedIn retires versions after about a year, so set a newer api.version soon"
         return CheckLine("api version", True, detail)
@@ -156,7 +156,8 @@ class LinkedInSink:
 
     def _check_account(self) -> str:
         self._search = find_segments(self.client, self.settings)
-        return f"ad account {self.settings.ad_account_id} is reachable and contains {self._search.segments_seen} segments"
+        segments = _count(self._search.segments_seen, "segment")
+        return f"ad account {self.settings.ad_account_id} is reachable and contains {segments}"
 
     def _check_segment(self, create: bool) -> str:
         found = pick_segment(self._search, self.settings)
@@ -169,3 +170,7 @@ class LinkedInSink:
             f"segment {self.settings.segment_name!r} of type {self.settings.segment_type} not found; "
             "the job will create it"
         )
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"

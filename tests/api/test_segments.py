@@ -23,8 +23,8 @@ def pages_of(segments: list[dict], size: int) -> list[dict]:
 
 def test_segment_on_third_page(requests_mock, make_sink, token_endpoint):
     others = [segment(100 + number, f"Other {number}") for number in range(200)]
-    wanted = segment(777, NAME, status="UPDATING")
-    finder = requests_mock.get(SEGMENTS_URL, pages_of(others + [wanted] + others[:30], 100))
+    target = segment(777, NAME, status="UPDATING")
+    finder = requests_mock.get(SEGMENTS_URL, pages_of(others + [target] + others[:30], 100))
 
     found = make_sink().resolve_segment(create=False)
 
