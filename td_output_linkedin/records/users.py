@@ -33,13 +33,22 @@ ONLY_IDFA = "only identifier is apple_idfa, which LinkedIn no longer accepts"
 NAME_WITHOUT_PARTNER = "missing: without email or google_aid, a row needs both first_name and last_name"
 UNEXPECTED = "could not be read ({})"
 
-_ATTRIBUTES: tuple[tuple[str, str, Callable[[Any], str | Invalid | None]], ...] = (
-    ("company", "company", functools.partial(limited_text, max_length=MAX_COMPANY_LENGTH)),
-    ("title", "title", functools.partial(limited_text, max_length=MAX_TITLE_LENGTH)),
-    ("country", "country", normalize_country),
-)
+Normalizer = Callable[[Any], Any]
 
-# Member(...) runs a Python-level __new__; tuple.__new__ builds the same named tuple in C, which
+# column -> (element field, normalizer) of the attributes, in the order they enter the element.
+_ATTRIBUTES: dict[str, tuple[str, Normalizer]] = {
+    "first_name": ("firstName", functools.partial(limited_text, max_length=MAX_NAME_LENGTH)),
+    "last_name": ("lastName", functools.partial(limited_text, max_length=MAX_NAME_LENGTH)),
+    "company": ("company", functools.partial(limited_text, max_length=MAX_COMPANY_LENGTH)),
+    "title": ("title", functools.partial(limited_text, max_length=MAX_TITLE_LENGTH)),
+    "country": ("country", normalize_country),
+}
+# Attribute values repeat (first names, titles, countries), so each builder remembers the result
+# for up to this many distinct cells per column, an estimated 2 MB per column at most.
+MAX_CACHED_VALUES = 10_000
+_NOT_CACHED = object()
+
+# Member(...) runs a Python-level __new__. tuple.__new__ builds the same named tuple in C, which
 # matters at tens of millions of rows.
 _new_member = tuple.__new__
 
@@ -54,12 +63,10 @@ def build_users(columns: ColumnMap, action: str) -> Callable[[int, Mapping[str, 
     email_key = sources.get("email")
     google_aid_key = sources.get("google_aid")
     apple_idfa_key = sources.get("apple_idfa")
-    first_name_key = sources.get("first_name")
-    last_name_key = sources.get("last_name")
-    # (column, header name, element field, normalizer) of the attributes that never identify.
+    # (column, header name, element field, normalizer, cache) of each attribute in the header.
     attributes = tuple(
-        (column, sources[column], field, normalize)
-        for column, field, normalize in _ATTRIBUTES
+        (column, sources[column], field, normalize, {})
+        for column, (field, normalize) in _ATTRIBUTES.items()
         if column in sources
     )
 
@@ -67,7 +74,7 @@ def build_users(columns: ColumnMap, action: str) -> Callable[[int, Mapping[str, 
         try:
             get = row.get
             user_ids: list[dict[str, str]] = []
-            # (column, reason) of each identifier that broke its rule; rarely needed, so built lazily.
+            # (column, reason) of each identifier that broke its rule. Rarely needed, so built lazily.
             problems: list[tuple[str, str]] | None = None
 
             if email_key is not None:
@@ -84,31 +91,24 @@ def build_users(columns: ColumnMap, action: str) -> Callable[[int, Mapping[str, 
                 elif google_aid is not None:
                     problems = [*(problems or ()), ("google_aid", google_aid.reason)]
 
-            first_name = None if first_name_key is None else limited_text(get(first_name_key), MAX_NAME_LENGTH)
-            last_name = None if last_name_key is None else limited_text(get(last_name_key), MAX_NAME_LENGTH)
-            if not user_ids and (type(first_name) is not str or type(last_name) is not str):
-                apple_idfa = None if apple_idfa_key is None else get(apple_idfa_key)
-                return _reject(row_number, problems, first_name, last_name, apple_idfa)
-
             element: dict[str, Any] = {"action": action, "userIds": user_ids}
             # An identifier that broke its rule is left out when another one carries the row.
             dropped = None if problems is None else [column for column, _ in problems]
-            if first_name is not None:
-                if type(first_name) is str:
-                    element["firstName"] = first_name
-                else:
-                    dropped = [*(dropped or ()), "first_name"]
-            if last_name is not None:
-                if type(last_name) is str:
-                    element["lastName"] = last_name
-                else:
-                    dropped = [*(dropped or ()), "last_name"]
-            for column, key, field, normalize in attributes:
-                value = normalize(get(key))
-                if type(value) is str:
-                    element[field] = value
-                elif value is not None:
+            for column, key, field, normalize, cache in attributes:
+                value = get(key)
+                result = cache.get(value, _NOT_CACHED) if type(value) is str else _NOT_CACHED
+                if result is _NOT_CACHED:
+                    result = normalize(value)
+                    if type(value) is str and len(cache) < MAX_CACHED_VALUES:
+                        cache[value] = result
+                if type(result) is str:
+                    element[field] = result
+                elif result is not None:
                     dropped = [*(dropped or ()), column]
+
+            if not user_ids and ("firstName" not in element or "lastName" not in element):
+                return _reject(row_number, row, problems, sources)
+
             # APPLE_IDFA is never sent, because LinkedIn no longer accepts it.
             if apple_idfa_key is not None and to_text(get(apple_idfa_key)) is not None:
                 dropped = [*(dropped or ()), "apple_idfa"]
@@ -127,7 +127,7 @@ def build_users(columns: ColumnMap, action: str) -> Callable[[int, Mapping[str, 
 
 
 def _fingerprint(element: dict[str, Any], user_ids: list[dict[str, str]]) -> int:
-    """Equal for rows with the same set of ids, or for name-only rows with the same attributes."""
+    """Digest the set of ids, or for a name-only row its names and attributes, into 64 bits."""
     if user_ids:
         return fingerprint(sorted(f"{user_id['idType']}:{user_id['idValue']}" for user_id in user_ids))
     return fingerprint(
@@ -144,25 +144,29 @@ def _fingerprint(element: dict[str, Any], user_ids: list[dict[str, str]]) -> int
 
 def _reject(
     row_number: int,
+    row: Mapping[str, Any],
     problems: list[tuple[str, str]] | None,
-    first_name: str | Invalid | None,
-    last_name: str | Invalid | None,
-    apple_idfa_cell: Any,
+    sources: Mapping[str, str],
 ) -> Rejection:
     """Name the most useful reason why a row without a usable identifier is rejected."""
     if problems is not None:
         column, reason = problems[0]
         return Rejection(row_number, column, reason)
-    if isinstance(first_name, Invalid):
-        return Rejection(row_number, "first_name", first_name.reason)
-    if isinstance(last_name, Invalid):
-        return Rejection(row_number, "last_name", last_name.reason)
-    if first_name is not None:
+
+    names = {}
+    for column in ("first_name", "last_name"):
+        key = sources.get(column)
+        name = None if key is None else limited_text(row.get(key), MAX_NAME_LENGTH)
+        if isinstance(name, Invalid):
+            return Rejection(row_number, column, name.reason)
+        names[column] = name
+    if names["first_name"] is not None:
         return Rejection(row_number, "last_name", NAME_WITHOUT_PARTNER)
-    if last_name is not None:
+    if names["last_name"] is not None:
         return Rejection(row_number, "first_name", NAME_WITHOUT_PARTNER)
 
-    apple_idfa = normalize_advertising_id(apple_idfa_cell)
+    key = sources.get("apple_idfa")
+    apple_idfa = None if key is None else normalize_advertising_id(row.get(key))
     if isinstance(apple_idfa, Invalid):
         return Rejection(row_number, "apple_idfa", apple_idfa.reason)
     if apple_idfa is not None:

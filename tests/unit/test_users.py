@@ -310,3 +310,16 @@ def test_rejection_reason_has_no_value(column, value):
     for word in value.replace("-", " ").replace("@", " ").replace(".", " ").split():
         if len(word) >= 4:
             assert word.lower() not in rejection.reason.lower()
+
+
+def test_attribute_cache_keeps_results(monkeypatch):
+    from td_output_linkedin.records import users
+
+    monkeypatch.setattr(users, "MAX_CACHED_VALUES", 2)
+    build = make_builder(resolve_columns(["email", "title"], "users"), "ADD")
+    titles = ["CTO", "x" * 60, "CEO", "CTO", "x" * 60, "VP Sales", "CEO"]
+
+    members = [build(number, {"email": "mary@example.com", "title": title}) for number, title in enumerate(titles, 1)]
+
+    assert [member.element.get("title") for member in members] == ["CTO", None, "CEO", "CTO", None, "VP Sales", "CEO"]
+    assert [member.dropped for member in members] == [(), ("title",), (), (), ("title",), (), ()]
