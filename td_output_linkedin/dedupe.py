@@ -1,9 +1,9 @@
 """Drop members seen before, in about 8 bytes of memory per distinct member.
 
-A Python set of ten million fingerprints costs several hundred megabytes, so fingerprints are kept
-in sorted ``numpy`` arrays instead, organised like a log-structured merge tree: each chunk of new
+A Python set of ten million fingerprints costs several hundred megabytes. Fingerprints are kept
+in sorted ``numpy`` arrays instead, organised like a log-structured merge tree. Each chunk of new
 fingerprints becomes a small sorted run, and runs of similar size are merged, so there are about
-log2(n) runs and a lookup is one binary search per run, done for a whole chunk at once.
+log2(n) runs. A lookup is one binary search per run, done for a whole chunk at once.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from collections.abc import Sequence
 import numpy as np
 
 # NOTE: fingerprints are 64-bit, so two different members collide with probability about
-# n**2 / 2**65 (about 3 in a million for a job of ten million members); a collision would
-# drop one member as a duplicate.
+# n**2 / 2**65, which is about 3 in a million for a job of ten million members. A collision
+# drops one member as a duplicate.
 
 
 class Deduplicator:

@@ -1,7 +1,7 @@
 """Exceptions raised by the plugin.
 
 Every error the plugin raises on purpose derives from ``PluginError``. The tree follows the phase
-of the job that failed, and ``exit_code`` says how the command line ends::
+of the job that failed, and ``exit_code`` is the command line's exit status::
 
     PluginError
     ├── ConfigError                 settings invalid or unreadable (exit 2)
@@ -77,7 +77,7 @@ class MissingColumnsError(InputError):
 
 
 class InvalidRecordsError(PluginError):
-    """Invalid rows stopped the job. ``rejections`` holds ``(row, column, reason)`` tuples."""
+    """Invalid rows stopped the job. ``rejections`` contains ``(row, column, reason)`` entries."""
 
     def __init__(self, message: str, rejections: Sequence[Any] = ()):
         self.rejections = list(rejections)
@@ -131,7 +131,7 @@ class SegmentError(LinkedInError):
 
 
 class DeliveryError(LinkedInError):
-    """A request failed after its last attempt. ``transient`` says whether more retries could succeed."""
+    """A request failed after its last attempt. ``transient`` is True when a later retry could succeed."""
 
     def __init__(self, message: str, *, transient: bool, **kwargs: Any):
         self.transient = transient

@@ -45,7 +45,7 @@ def run(
 
     ``rows`` is an iterable of mappings (column name -> value), of sequences named by the
     ``columns`` setting, or a ``sources.RowSource``. Raises a ``PluginError`` subclass when the job
-    fails; the error's ``result`` attribute holds the counts up to that point.
+    fails; the error's ``result`` attribute contains the counts up to that point.
     """
     job_log = _job_log(log, settings)
     result = JobResult(dry_run=dry_run)
@@ -176,7 +176,7 @@ def log_summary(result: JobResult, log: JobLog) -> None:
         result.duration_seconds,
     )
     if result.segment_member_count is not None:
-        log.info("summary: segment %s now holds %d members", result.segment_id, result.segment_member_count)
+        log.info("summary: segment %s now contains %d members", result.segment_id, result.segment_member_count)
     if result.values_left_out:
         listed = ", ".join(f"{column} {count}" for column, count in sorted(result.values_left_out.items()))
         log.info("summary: optional values left out of elements (invalid, or apple_idfa which LinkedIn no longer accepts): %s", listed)

@@ -1,7 +1,7 @@
 """The interface between the pipeline and a destination: LinkedIn, the sandbox or a dry run.
 
-The pipeline hands a sink batches of elements; the sink sends them and returns one result per
-batch, with each failed element's index so the pipeline can map it back to its row number.
+The pipeline hands a sink batches of elements, and the sink returns one result per batch. A
+result carries each failed element's index, so the pipeline can map it back to its row number.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ class Batch:
 
 @dataclass
 class ElementFailure:
-    """One element that LinkedIn answered with a 4xx entry inside an HTTP 200."""
+    """One element that LinkedIn rejected with a 4xx entry inside an HTTP 200 response."""
 
     index: int
     status: int
