@@ -126,6 +126,7 @@ class TokenSource:
         self._register_secret = register_secret
         self._on_tokens = on_tokens
         self._expires_at: float | None = None
+        self._rejection: AuthenticationError | None = None
         self.refresh_count = 0
 
     @property
@@ -166,7 +167,21 @@ class TokenSource:
                 "no access token can be obtained: configure auth.refresh_token with auth.client_id and "
                 "auth.client_secret, or a new auth.access_token"
             )
-        grant = self._refresh(self._refresh_token)
+        # The token endpoint's rejection (invalid_grant, invalid_client) is final for the job, so
+        # the other threads whose requests were rejected get it again without another call.
+        if self._rejection is not None:
+            rejection = self._rejection
+            raise type(rejection)(
+                str(rejection),
+                status=rejection.status,
+                code=rejection.code,
+                service_error_code=rejection.service_error_code,
+            )
+        try:
+            grant = self._refresh(self._refresh_token)
+        except AuthenticationError as error:
+            self._rejection = error
+            raise
         self._register_secret(grant.access_token)
         self._register_secret(grant.refresh_token)
 

@@ -185,7 +185,7 @@ def test_later_401_refreshes_again(requests_mock, make_sink):
     assert upload.request_history[-1].headers["Authorization"] == f"Bearer {third_token}"
 
 
-def test_access_token_only_401_says_what_to_configure(requests_mock, make_sink):
+def test_access_token_only_401_message(requests_mock, make_sink):
     tokens = requests_mock.post(TOKEN_URL, json=token_answer())
     requests_mock.get(SEGMENTS_URL, status_code=401, json=UNAUTHORIZED)
     settings = make_settings(auth=AuthSettings(access_token=ACCESS_TOKEN))
@@ -279,3 +279,21 @@ def test_token_endpoint_unreachable_gives_up(requests_mock, make_sink, waits):
     assert caught.value.transient is True
     assert "gave up after 3 attempts" in str(caught.value)
     assert len(waits) == 2
+
+
+def test_rejected_refresh_not_repeated():
+    calls: list[str] = []
+
+    def refresh(refresh_token: str) -> TokenGrant:
+        calls.append(refresh_token)
+        raise ReauthorizationRequired("refresh token revoked", status=400, code="invalid_grant")
+
+    source = TokenSource(
+        access_token=ACCESS_TOKEN, refresh_token=REFRESH_TOKEN, refresh=refresh, clock=lambda: 0.0, register_secret=lambda _: None
+    )
+    for _ in range(3):
+        with pytest.raises(ReauthorizationRequired) as caught:
+            source.renew_after_rejection(ACCESS_TOKEN)
+        assert caught.value.code == "invalid_grant"
+
+    assert calls == [REFRESH_TOKEN]

@@ -11,6 +11,7 @@ import hashlib
 import logging
 import random
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -378,3 +379,37 @@ def test_check_against_sandbox(start_sandbox, make_sink):
     ]
     assert f"id {existing}" in lines[3].detail
     assert statuses_seen(sandbox, "POST /rest/dmpSegments") == {"201": 1}
+
+
+def test_stop_ends_real_retry_wait():
+    """With the default sleep, a stop event set during a 60 s Retry-After ends the wait early."""
+    sandbox = Sandbox(SandboxOptions(faults={"429": 1.0}, retry_after_seconds=60))
+    sandbox.start()
+    credentials = sandbox.authorize()
+    settings = Settings(
+        ad_account_id=ACCOUNT_ID,
+        segment_name=NAME,
+        auth=AuthSettings(
+            client_id=credentials.client_id,
+            client_secret=credentials.client_secret,
+            refresh_token=credentials.refresh_token,
+        ),
+        api=ApiSettings(base_url=sandbox.base_url, oauth_base_url=sandbox.base_url, new_segment_wait_seconds=0.0),
+    )
+    sink = LinkedInSink(settings, JobLog())
+    stop = threading.Event()
+    try:
+        created = sink.resolve_segment(create=True)
+        started = time.monotonic()
+        timer = threading.Timer(0.3, stop.set)
+        timer.start()
+        results = list(sink.upload(created, user_batches(1, 2), stop))
+        elapsed = time.monotonic() - started
+        timer.join()
+    finally:
+        sink.close()
+        sandbox.stop()
+
+    assert [(result.batch.number, result.sent, result.requests) for result in results] == [(1, False, 1)]
+    # A generous bound: the wait would last 60 s if the stop event did not end it.
+    assert elapsed < 30
