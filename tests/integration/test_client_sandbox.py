@@ -105,6 +105,7 @@ def make_sink(clock: SharedClock, lines: Lines) -> Iterator[Callable[..., Linked
         mode: str = "add",
         segment_name: str = NAME,
         on_tokens: Callable[[TokenGrant], None] | None = None,
+        real_time: bool = False,
         **api: Any,
     ) -> LinkedInSink:
         api_values: dict[str, Any] = {
@@ -124,15 +125,18 @@ def make_sink(clock: SharedClock, lines: Lines) -> Iterator[Callable[..., Linked
             ),
             api=ApiSettings(**{**api_values, **api}),
         )
-        sink = LinkedInSink(
-            settings,
-            JobLog(logger),
-            clock=clock,
-            sleep=clock.sleep,
-            monotonic=clock,
-            random=random.Random(5),
-            on_tokens=on_tokens,
-        )
+        if real_time:
+            sink = LinkedInSink(settings, JobLog(logger), on_tokens=on_tokens)
+        else:
+            sink = LinkedInSink(
+                settings,
+                JobLog(logger),
+                clock=clock,
+                sleep=clock.sleep,
+                monotonic=clock,
+                random=random.Random(5),
+                on_tokens=on_tokens,
+            )
         sinks.append(sink)
         return sink
 
@@ -381,34 +385,19 @@ def test_check_against_sandbox(start_sandbox, make_sink):
     assert statuses_seen(sandbox, "POST /rest/dmpSegments") == {"201": 1}
 
 
-def test_stop_ends_real_retry_wait():
+def test_stop_ends_real_retry_wait(start_sandbox, make_sink):
     """With the default sleep, a stop event set during a 60 s Retry-After ends the wait early."""
-    sandbox = Sandbox(SandboxOptions(faults={"429": 1.0}, retry_after_seconds=60))
-    sandbox.start()
-    credentials = sandbox.authorize()
-    settings = Settings(
-        ad_account_id=ACCOUNT_ID,
-        segment_name=NAME,
-        auth=AuthSettings(
-            client_id=credentials.client_id,
-            client_secret=credentials.client_secret,
-            refresh_token=credentials.refresh_token,
-        ),
-        api=ApiSettings(base_url=sandbox.base_url, oauth_base_url=sandbox.base_url, new_segment_wait_seconds=0.0),
-    )
-    sink = LinkedInSink(settings, JobLog())
+    sandbox = start_sandbox(faults={"429": 1.0}, retry_after_seconds=60)
+    sink = make_sink(sandbox, sandbox.authorize(), real_time=True, new_segment_wait_seconds=0.0)
     stop = threading.Event()
-    try:
-        created = sink.resolve_segment(create=True)
-        started = time.monotonic()
-        timer = threading.Timer(0.3, stop.set)
-        timer.start()
-        results = list(sink.upload(created, user_batches(1, 2), stop))
-        elapsed = time.monotonic() - started
-        timer.join()
-    finally:
-        sink.close()
-        sandbox.stop()
+    created = sink.resolve_segment(create=True)
+
+    started = time.monotonic()
+    timer = threading.Timer(0.3, stop.set)
+    timer.start()
+    results = list(sink.upload(created, user_batches(1, 2), stop))
+    elapsed = time.monotonic() - started
+    timer.join()
 
     assert [(result.batch.number, result.sent, result.requests) for result in results] == [(1, False, 1)]
     # A generous bound: the wait would last 60 s if the stop event did not end it.
