@@ -180,6 +180,9 @@ class Pipeline:
         with tempfile.TemporaryFile(prefix="td-output-linkedin-", suffix=".spool") as spool:
             for chunk in self._unique_chunks(items):
                 pickle.dump(chunk, spool, protocol=pickle.HIGHEST_PROTOCOL)
+            # The spool contains distinct members only, so the fingerprints (8 bytes a member) can go
+            # before the upload starts.
+            self.deduplicator = Deduplicator()
             self._raise_if_interrupted()
 
             if self.result.rows_invalid:
