@@ -60,10 +60,10 @@ class Deduplicator:
         while len(self._runs) >= 2 and 2 * len(self._runs[-1]) >= len(self._runs[-2]):
             newest = self._runs.pop()
             older = self._runs.pop()
-            # Grown in place rather than concatenated into a new array: for a large array, realloc
-            # remaps its pages without copying, so a merge does not briefly need both the inputs
-            # and the output (45 MB less peak memory at ten million members). refcheck=False is
-            # safe because no view of a run is ever made, so no other array shares its buffer.
+            # The older run grows in place instead of being concatenated into a new array. For a
+            # large array realloc remaps the pages without copying, so a merge no longer needs
+            # the inputs and the output at once: 45 MB less peak memory for ten million random
+            # fingerprints. refcheck=False is safe because no view of a run is ever made.
             size = len(older)
             older.resize(size + len(newest), refcheck=False)
             older[size:] = newest
