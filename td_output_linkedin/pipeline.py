@@ -21,7 +21,7 @@ from operator import itemgetter
 from typing import Any
 
 from .dedupe import Deduplicator
-from .errors import InvalidRecordsError, JobInterrupted
+from .errors import InputError, InvalidRecordsError, JobInterrupted
 from .joblog import JobLog
 from .records import Member, Rejection
 from .sink import Batch, BatchResult, Segment, Sink
@@ -146,6 +146,7 @@ class Pipeline:
         self._started = clock()
         self._next_progress = self._started + PROGRESS_INTERVAL_SECONDS
         self._batch_number = 0
+        self._input_error: InputError | None = None
 
     # Public entry point.
 
@@ -174,6 +175,7 @@ class Pipeline:
         segment = self._resolve(segment_resolver)
         self._upload(segment, self._batches(self._unique_chunks(items)))
         self._raise_if_interrupted()
+        self._raise_if_input_failed()
         self._raise_if_linkedin_rejected()
 
     def _run_stop_mode(self, items: Iterable[RowItem], segment_resolver: Callable[[], Segment]) -> None:
@@ -184,6 +186,7 @@ class Pipeline:
             # before the upload starts.
             self.deduplicator = Deduplicator()
             self._raise_if_interrupted()
+            self._raise_if_input_failed()
 
             if self.result.rows_invalid:
                 first = self.result.invalid[0]
@@ -221,14 +224,18 @@ class Pipeline:
                         keep(outcome)
                     else:
                         reject(outcome)
+            except InputError as error:
+                # A fault that ends the input (a truncated file) is raised after the rows before it,
+                # which are complete: skip mode still sends them, and the job fails afterwards.
+                self._input_error = error
             finally:
                 # Counted here rather than per row; a source that fails mid-chunk still counts its rows.
                 rows_in_chunk = len(members) + result.rows_invalid - invalid_before
                 result.rows_read += rows_in_chunk
-            if rows_in_chunk == 0:
-                return
             if members:
                 yield self._drop_duplicates(members)
+            if rows_in_chunk == 0 or self._input_error is not None:
+                return
             self._maybe_log_progress()
 
     def _drop_duplicates(self, members: list[Member]) -> MemberChunk:
@@ -342,6 +349,10 @@ class Pipeline:
         signal_name = getattr(self.stop, "signal_name", None)
         if self.stop.is_set() and signal_name:
             raise JobInterrupted(signal_name, getattr(self.stop, "exit_code", 130))
+
+    def _raise_if_input_failed(self) -> None:
+        if self._input_error is not None:
+            raise self._input_error
 
     def _raise_if_linkedin_rejected(self) -> None:
         if not self._linkedin_failures or not self.stop_on_invalid:
