@@ -257,6 +257,10 @@ def _restore_signal_handlers(previous: dict[int, Any]) -> None:
 
 def _write_report(path: str, report: dict[str, Any], log: JobLog) -> None:
     text = json.dumps(report, indent=2, ensure_ascii=False) + "\n"
+    # Input bytes that are not UTF-8 are read as lone surrogates, and a header name in an error
+    # message can carry one into the report. UTF-8 cannot encode them, so each is written as its
+    # JSON escape (\udcXX) instead.
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     if path == "-":
         sys.stdout.write(text)
         return
