@@ -204,3 +204,25 @@ def record_figures(test: str, figures: Mapping[str, Any]) -> None:
         return
     with open(target, "a", encoding="utf-8") as file:
         file.write(json.dumps({"test": test, **figures}, sort_keys=True) + "\n")
+
+
+def run_in_process(arguments: Sequence[str], *, report_path: Path | None = None) -> CommandRun:
+    """Run the command line in this process, capturing its output; a raised exception fails the test."""
+    import contextlib
+    import io
+
+    from td_output_linkedin.cli import main
+
+    argv = list(arguments)
+    if report_path is not None:
+        argv += ["--report", str(report_path)]
+    stdout = io.StringIO()
+    stderr = io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        exit_code = main(argv)
+    report_text = ""
+    report = None
+    if report_path is not None and report_path.exists():
+        report_text = report_path.read_text(encoding="utf-8")
+        report = json.loads(report_text)
+    return CommandRun(exit_code, stdout.getvalue(), stderr.getvalue(), report, report_text)
