@@ -160,6 +160,7 @@ def command_check(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace, log: JobLog, redactor: Redactor) -> int:
     from .config import load_settings
+    from .plugin import check
 
     try:
         loaded = load_settings(args.config, require_auth=not args.sandbox)
@@ -171,7 +172,7 @@ def _check(args: argparse.Namespace, log: JobLog, redactor: Redactor) -> int:
         print(f"warn settings: {warning}", file=sys.stdout)
 
     try:
-        lines = _run_checks(loaded.settings, log, sandbox=args.sandbox)
+        lines = check(loaded.settings, log=log, sandbox=args.sandbox)
     except PluginError as error:
         print(f"FAIL {redactor.redact(str(error))}", file=sys.stdout)
         return error.exit_code
@@ -180,42 +181,6 @@ def _check(args: argparse.Namespace, log: JobLog, redactor: Redactor) -> int:
     for line in lines:
         print(f"{'ok  ' if line.ok else 'FAIL'} {line.name}: {redactor.redact(line.detail)}", file=sys.stdout)
     return EXIT_OK if all(line.ok for line in lines) else EXIT_FAILED
-
-
-def _run_checks(settings: Any, log: JobLog, *, sandbox: bool) -> list[Any]:
-    import dataclasses
-
-    from .linkedin import LinkedInSink
-    from .plugin import _prepare_settings
-
-    create = settings.mode == "add"
-    if not sandbox:
-        settings, on_tokens = _prepare_settings(settings, log, require_auth=True)
-        sink = LinkedInSink(settings, log, on_tokens=on_tokens)
-        try:
-            return sink.check(create=create)
-        finally:
-            sink.close()
-
-    from .config import AuthSettings
-    from .sandbox import Sandbox
-
-    with Sandbox() as emulator:
-        credentials = emulator.authorize()
-        settings = dataclasses.replace(
-            settings,
-            auth=AuthSettings(
-                client_id=credentials.client_id,
-                client_secret=credentials.client_secret,
-                refresh_token=credentials.refresh_token,
-            ),
-            api=dataclasses.replace(settings.api, base_url=emulator.base_url, oauth_base_url=emulator.base_url),
-        )
-        sink = LinkedInSink(settings, log)
-        try:
-            return sink.check(create=create)
-        finally:
-            sink.close()
 
 
 def command_about(args: argparse.Namespace) -> int:

@@ -25,7 +25,7 @@ from .pipeline import JobResult, Pipeline, RowItem
 from .records import Rejection, make_builder
 from .sink import Segment, Sink
 
-__all__ = ["JobResult", "run", "run_in_sandbox"]
+__all__ = ["JobResult", "check", "run", "run_in_sandbox"]
 
 # Destination statuses under which LinkedIn does not serve the segment to campaigns.
 UNUSABLE_SEGMENT_STATUSES = {"EXPIRED", "FAILED", "ERROR"}
@@ -129,23 +129,8 @@ def run_in_sandbox(
         settings = settings_from_mapping(settings, require_auth=False)
 
     with Sandbox(SandboxOptions(state_file=state_file)) as sandbox:
-        credentials = sandbox.authorize()
         job_log.info("sandbox: LinkedIn-compatible emulator listening on %s", sandbox.base_url)
-        sandbox_settings = dataclasses.replace(
-            settings,
-            auth=AuthSettings(
-                client_id=credentials.client_id,
-                client_secret=credentials.client_secret,
-                refresh_token=credentials.refresh_token,
-            ),
-            api=dataclasses.replace(
-                settings.api,
-                base_url=sandbox.base_url,
-                oauth_base_url=sandbox.base_url,
-                # The sandbox serves a new segment at once; LinkedIn's 5-second pause only slows a trial.
-                new_segment_wait_seconds=0.0,
-            ),
-        )
+        sandbox_settings = _settings_for_sandbox(settings, sandbox)
         result = JobResult(sandbox=True)
         try:
             _run(sandbox_settings, rows, job_log, result, dry_run=False, payload_out=None, stop=stop, sink=None)
@@ -154,6 +139,42 @@ def run_in_sandbox(
                 result.segment_member_count = _sandbox_member_count(sandbox, result.segment_id)
             log_summary(result, job_log)
     return result
+
+
+def check(
+    settings: Settings | Mapping[str, Any],
+    *,
+    log: JobLog | logging.Logger | None = None,
+    sandbox: bool = False,
+) -> list[Any]:
+    """Tests the settings against LinkedIn (or a fresh sandbox) and uploads nothing.
+
+    Returns one ``CheckLine(name, ok, detail)`` per check: API version, access token, ad account
+    and segment. A job runner uses it as "test connection".
+    """
+    from .linkedin import LinkedInSink
+
+    job_log = _job_log(log, settings)
+    if not isinstance(settings, Settings):
+        settings = settings_from_mapping(settings, require_auth=not sandbox)
+    create = settings.mode == "add"
+
+    if not sandbox:
+        settings, on_tokens = _prepare_settings(settings, job_log, require_auth=True)
+        sink = LinkedInSink(settings, job_log, on_tokens=on_tokens)
+        try:
+            return sink.check(create=create)
+        finally:
+            sink.close()
+
+    from .sandbox import Sandbox
+
+    with Sandbox() as emulator:
+        sink = LinkedInSink(_settings_for_sandbox(settings, emulator), job_log)
+        try:
+            return sink.check(create=create)
+        finally:
+            sink.close()
 
 
 def log_summary(result: JobResult, log: JobLog) -> None:
@@ -322,6 +343,26 @@ def _resolve_segment(sink: Sink, settings: Settings, log: JobLog) -> Segment:
             segment.status,
         )
     return segment
+
+
+def _settings_for_sandbox(settings: Settings, sandbox: Any) -> Settings:
+    """Points the settings at a running sandbox, with credentials of a member it pre-authorizes."""
+    credentials = sandbox.authorize()
+    return dataclasses.replace(
+        settings,
+        auth=AuthSettings(
+            client_id=credentials.client_id,
+            client_secret=credentials.client_secret,
+            refresh_token=credentials.refresh_token,
+        ),
+        api=dataclasses.replace(
+            settings.api,
+            base_url=sandbox.base_url,
+            oauth_base_url=sandbox.base_url,
+            # The sandbox serves a new segment at once; LinkedIn's 5-second pause only slows a trial.
+            new_segment_wait_seconds=0.0,
+        ),
+    )
 
 
 def _sandbox_member_count(sandbox: Any, segment_id: str) -> int | None:
