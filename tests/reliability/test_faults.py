@@ -115,6 +115,10 @@ def test_new_segment_not_found_at_first(tmp_path, start_sandbox):
     assert member_hashes(segment) == expected_hashes(contacts)
     assert outcome.report["segment_created"] is True
     assert outcome.report["elements_accepted"] == len(contacts)
+    record_figures(
+        "new_segment_not_found_at_first",
+        {"members": len(contacts), "requests_by_status": request_counts(state, USERS_ENDPOINT)},
+    )
 
 
 def test_retries_run_out_report_counts(tmp_path, start_sandbox):
@@ -144,6 +148,10 @@ def test_retries_run_out_report_counts(tmp_path, start_sandbox):
     assert report["elements_not_sent"] > 0
     assert report["elements_sent"] == report["elements_accepted"]
     assert f"not sent {report['elements_not_sent']}" in outcome.stderr
+    record_figures(
+        "retries_run_out_report_counts",
+        {key: report[key] for key in ("members_valid", "elements_accepted", "elements_not_sent", "requests")},
+    )
 
 
 def revoke_after_uploads(sandbox, uploads: int, done: threading.Event) -> threading.Thread:

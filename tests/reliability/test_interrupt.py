@@ -12,6 +12,7 @@ from reliability_support import (
     finish_command,
     job_settings,
     make_contacts,
+    record_figures,
     segment_of,
     start_command,
     total_requests,
@@ -87,3 +88,11 @@ def test_signal_stops_upload(tmp_path, start_sandbox, signal_number, exit_code, 
     if not skip_invalid:
         # Stop mode reads the whole input before the upload starts.
         assert report["rows_read"] == len(contacts)
+    record_figures(
+        f"signal_stops_upload[{signal.Signals(signal_number).name}, {'skip' if skip_invalid else 'stop'} mode]",
+        {
+            "uploads_seen_at_signal": seen_at_signal,
+            "uploads_in_total": uploads,
+            **{key: report[key] for key in ("rows_read", "elements_accepted", "elements_not_sent")},
+        },
+    )
