@@ -12,7 +12,6 @@ from reliability_support import (
     make_contacts,
     member_hashes,
     run_in_process,
-    segment_of,
     sha256_email,
     write_config,
 )

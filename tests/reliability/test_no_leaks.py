@@ -24,7 +24,6 @@ from reliability_support import (
 from td_output_linkedin.errors import PluginError
 from td_output_linkedin.plugin import run as run_plugin
 from td_output_linkedin.sandbox import api as sandbox_api
-from td_output_linkedin.sandbox.validation import check_user
 
 CLIENT_SECRET = "Known-Client-Secret-4f1c9a"
 WRONG_CLIENT_SECRET = "Known-Wrong-Secret-77b2e0"
