@@ -355,12 +355,24 @@ class Pipeline:
             raise self._input_error
 
     def _raise_if_linkedin_rejected(self) -> None:
-        if not self._linkedin_failures or not self.stop_on_invalid:
+        if not self._linkedin_failures:
+            return
+        rejected = [item for item in self.result.invalid if item["source"] == "linkedin"]
+        if not self.stop_on_invalid:
+            # Skip mode tolerates single bad elements, but when every element fails the cause is a
+            # setting or the input's shape, and a job that updated nothing must not report success.
+            if self.result.elements_accepted == 0:
+                raise InvalidRecordsError(
+                    f"LinkedIn rejected all {self.result.elements_failed} elements it received "
+                    f"(first: row {rejected[0]['row']}: {rejected[0]['reason']}); the segment is unchanged. "
+                    "Check the columns and audience_type against the rows listed in the job log",
+                    rejected,
+                )
             return
         rows = sorted(self._linkedin_failures)
         listed = ", ".join(str(row) for row in rows[:20]) + (" ..." if len(rows) > 20 else "")
         raise InvalidRecordsError(
             f"LinkedIn rejected {len(rows)} elements (rows {listed}); the batches sent before stopping were applied. "
             "Fix those rows, or set ignore_invalid_records: true to skip such elements",
-            [item for item in self.result.invalid if item["source"] == "linkedin"],
+            rejected,
         )

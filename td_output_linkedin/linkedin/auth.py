@@ -207,6 +207,12 @@ def _request_token(
             timeout=timeout,
             verify=True,
         )
+    except requests.exceptions.SSLError:
+        # A certificate that fails verification does not heal by retrying; it is a setting to fix.
+        raise AuthenticationError(
+            f"the TLS connection to LinkedIn's token endpoint at {oauth_base_url} failed verification; "
+            "check api.oauth_base_url and the machine's CA certificates"
+        ) from None
     except (requests.ConnectionError, requests.Timeout) as error:
         raise TransientError(f"LinkedIn's token endpoint could not be reached ({type(error).__name__})") from None
 

@@ -205,11 +205,6 @@ def test_readable_secret_file_warned(tmp_path, monkeypatch, mode, secret, warned
     assert CLIENT_SECRET not in output
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="linkedin/auth.py treats requests' SSLError at the token endpoint as a ConnectionError, so a "
-    "certificate that fails verification is retried as a transient fault and reported as 'could not be reached'",
-)
 def test_token_endpoint_certificate_not_retried(tmp_path, self_signed_server):
     base_url, handler = self_signed_server
     settings = {

@@ -172,3 +172,14 @@ def test_interrupt_stops_reading_and_raises():
     assert raised.value.exit_code == 143
     assert len(sink.batches) == 1
     assert result.elements_accepted == 2
+
+
+def test_skip_mode_all_rejected_fails():
+    sink = RecordingSink(reject_ids={10, 11, 12})
+    pipeline, result = make_pipeline(sink, stop_on_invalid=False)
+    with pytest.raises(InvalidRecordsError) as raised:
+        pipeline.run(rows_from([10, 11, 12]), lambda: sink.resolve_segment(create=True))
+    assert "rejected all 3 elements" in str(raised.value)
+    assert "row 1" in str(raised.value)
+    assert result.elements_failed == 3
+    assert result.elements_accepted == 0
