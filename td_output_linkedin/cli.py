@@ -102,6 +102,7 @@ def _add_log_level(parser: argparse.ArgumentParser) -> None:
 
 def command_run(args: argparse.Namespace) -> int:
     from .config import load_settings
+    from .pipeline import JobResult
     from .plugin import run, run_in_sandbox
     from .sources import open_source
 
@@ -133,11 +134,16 @@ def command_run(args: argparse.Namespace) -> int:
                 result = run(settings, source, log=log, dry_run=args.dry_run, payload_out=payload_file, stop=stop)
         exit_code = EXIT_OK
     except PluginError as error:
-        result = getattr(error, "result", None)
+        # A failure before the job started (settings, the input's header) still gets a report.
+        result = getattr(error, "result", None) or JobResult(
+            dry_run=args.dry_run, sandbox=args.sandbox, error=redactor.redact(str(error))
+        )
         log.error("%s", error)
         exit_code = error.exit_code
     except Exception as error:  # noqa: BLE001 - the job log must not carry a traceback with row values
         exit_code = _internal_error(log, error)
+        if result is None:
+            result = JobResult(dry_run=args.dry_run, sandbox=args.sandbox, error=f"internal error ({type(error).__name__})")
     finally:
         if payload_file is not None:
             payload_file.close()

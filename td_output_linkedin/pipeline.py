@@ -304,9 +304,7 @@ class Pipeline:
         result.elements_failed += len(batch_result.failures)
         for failure in batch_result.failures:
             row = batch.rows[failure.index]
-            reason = f"LinkedIn answered {failure.status}" + (f" {failure.code}" if failure.code else "")
-            if failure.message:
-                reason += f": {failure.message}"
+            reason = f"LinkedIn returned HTTP {failure.status}" + (f" {failure.code}" if failure.code else "")
             self._linkedin_failures.append(row)
             result.add_invalid(row, None, reason, "linkedin")
             self.log.rejection(row, None, reason, source="rejected by LinkedIn")

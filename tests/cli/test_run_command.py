@@ -102,7 +102,9 @@ def test_bad_config_lists_every_problem(run_cli, tmp_path):
     assert outcome.exit_code == 2
     for key in ("ad_account_id", "mode", "batch_size", "unknown_key", "segment_name"):
         assert key in outcome.stderr, key
-    assert outcome.report is None
+        assert key in outcome.report["error"], key
+    assert outcome.report["succeeded"] is False
+    assert outcome.report["rows_read"] == 0
 
 
 def test_missing_identifying_column(run_cli, tmp_path):

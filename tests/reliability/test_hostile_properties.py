@@ -49,10 +49,14 @@ def assert_handled(outcome: CommandRun, rows_in_input: int | None = None) -> Non
     if outcome.exit_code == 1:
         assert " ERROR " in outcome.stderr
     report = outcome.report
-    if report is None:
-        # No report when the input fails while it is opened: an unreadable header, or a fault
-        # before the first good row of a JSON or msgpack file, which is read ahead for the header.
+    assert report is not None
+    if report["mode"] is None:
+        # The input failed while it was opened (an unreadable header, or a fault before the first
+        # good row of a JSON or msgpack file, which is read ahead for the header): the report
+        # carries the error and no counts.
         assert outcome.exit_code == 1
+        assert report["error"]
+        assert report["rows_read"] == 0
         return
     assert report["rows_read"] == report["members_valid"] + report["rows_invalid"] + report["duplicates"]
     if outcome.exit_code == 1:

@@ -110,8 +110,8 @@ CASES = {
     "success": Case(0, settings={"ignore_invalid_records": True}),
     "success debug log": Case(0, settings={"ignore_invalid_records": True}, arguments=("--log-level", "DEBUG")),
     "stop mode invalid rows": Case(1),
-    # Skip mode lists the rejected elements and still succeeds.
-    "linkedin rejects elements": Case(0, settings={"ignore_invalid_records": True, "batch_size": 7}, prepare=reject_every_element),
+    # Skip mode lists the rejected elements, and fails because LinkedIn accepted none of them.
+    "linkedin rejects elements": Case(1, settings={"ignore_invalid_records": True, "batch_size": 7}, prepare=reject_every_element),
     "retries run out": Case(1, sandbox={"faults": {"503": 1.0}}, settings={"ignore_invalid_records": True}, api={"max_attempts": 2}),
     "refresh token revoked": Case(1, settings={"ignore_invalid_records": True}, prepare=revoke_refresh_tokens),
     "wrong client secret": Case(1, settings={"ignore_invalid_records": True, "auth": {"client_secret": WRONG_CLIENT_SECRET}}),

@@ -120,7 +120,7 @@ def test_skip_mode_counts_and_row_numbers(tmp_path, rejecting_sandbox):
     assert input_rows == list(INVALID_ROWS)
     assert linkedin_rows == list(REJECTED_ROWS)
     for row in REJECTED_ROWS:
-        assert f"row {row}: LinkedIn answered 400" in outcome.stderr
+        assert f"row {row}: LinkedIn returned HTTP 400 INVALID_VALUE" in outcome.stderr
 
     segment = segment_of(sandbox.state(), "Reliability contacts")
     assert member_hashes(segment) == set(first_row) - rejected
