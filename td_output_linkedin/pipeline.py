@@ -51,8 +51,8 @@ _dropped_of = itemgetter(3)
 
 @dataclass
 class JobResult:
-    """Counts of one job. ``rows_read = members_valid + rows_invalid + duplicates`` always holds, and
-    ``elements_sent = elements_accepted + elements_failed`` holds once the job ends."""
+    """Counts of one job. ``rows_read = members_valid + rows_invalid + duplicates`` is true at every
+    step, and ``elements_sent = elements_accepted + elements_failed`` is true once the job ends."""
 
     rows_read: int = 0
     members_valid: int = 0
@@ -87,7 +87,7 @@ class JobResult:
             self.invalid_not_listed += 1
 
     def to_report(self) -> dict[str, Any]:
-        """The JSON report written by ``--report``: counts, the segment and the first rejections."""
+        """Return the JSON report that ``--report`` writes: counts, the segment and the first rejections."""
         return {
             "succeeded": self.succeeded,
             "error": self.error,
