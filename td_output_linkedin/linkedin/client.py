@@ -44,6 +44,9 @@ TRANSIENT_STATUSES = frozenset({500, 502, 503, 504})
 # LinkedIn retires each monthly version about one year after its release
 # (https://learn.microsoft.com/en-us/linkedin/marketing/versioning); warn a month ahead.
 VERSION_WARNING_AGE_MONTHS = 11
+# NOTE: LinkedIn states "about one year" without an exact day, so a version past 12 months is
+# reported as likely retired by `check`, while a job still tries it and fails on a 426.
+VERSION_RETIRED_AGE_MONTHS = 12
 VERSION_PATTERN = re.compile(r"^(\d{4})(\d{2})(?:\.\d{2})?$")
 # Event that ends a wait early: a plain event, or an upload's StopSignal.
 Halt = threading.Event | StopSignal
@@ -322,8 +325,8 @@ class ApiClient:
             )
         if status == 426:
             return VersionRetiredError(
-                f"LinkedIn no longer serves API version {self.api.version} ({detail}); set api.version "
-                "to a current version (YYYYMM)",
+                f"LinkedIn does not serve API version {self.api.version} ({detail}): it is retired or not yet "
+                "released. Set api.version to a current version (YYYYMM)",
                 **fields,
             )
         if status == 404:

@@ -13,7 +13,12 @@ from td_output_linkedin.config import Settings
 from td_output_linkedin.errors import LinkedInError, SegmentError
 from td_output_linkedin.joblog import JobLog
 from td_output_linkedin.linkedin.auth import TokenGrant
-from td_output_linkedin.linkedin.client import VERSION_WARNING_AGE_MONTHS, ApiClient, version_age_months
+from td_output_linkedin.linkedin.client import (
+    VERSION_RETIRED_AGE_MONTHS,
+    VERSION_WARNING_AGE_MONTHS,
+    ApiClient,
+    version_age_months,
+)
 from td_output_linkedin.linkedin.segments import (
     SegmentSearch,
     destination_status,
@@ -101,6 +106,7 @@ class LinkedInSink:
         """Obtain a token, query the ad account's segments and find the segment; upload nothing.
 
         Checks after a failed one are listed as not run, so the output always has the same lines.
+        A failed version check does not stop the others, because LinkedIn may still serve it.
         """
         lines = [self._version_line()]
         checks: list[tuple[str, Callable[[], str]]] = [
@@ -143,15 +149,29 @@ class LinkedInSink:
         return max(0.0, self.settings.api.new_segment_wait_seconds - elapsed)
 
     def _version_line(self) -> CheckLine:
-        detail = f"{self.settings.api.version}, released {_count(self.version_age_months, 'month')} ago"
-        if self.version_age_months > VERSION_WARNING_AGE_MONTHS:
+        version = self.settings.api.version
+        age = self.version_age_months
+        if age < 0:
+            return CheckLine("api version", False, f"{version} is a future month; set api.version to a released version (YYYYMM)")
+        if age > VERSION_RETIRED_AGE_MONTHS:
+            return CheckLine(
+                "api version",
+                False,
+                f"{version} was released {_count(age, 'month')} ago and LinkedIn retires versions after about a "
+                "year; set a newer api.version",
+            )
+        detail = f"{version}, released {_count(age, 'month')} ago"
+        if age > VERSION_WARNING_AGE_MONTHS:
             detail += "; LinkedIn retires versions after about a year, so set a newer api.version soon"
         return CheckLine("api version", True, detail)
 
     def _check_token(self) -> str:
         if not self.client.tokens.can_refresh:
             return "configured access token (LinkedIn verifies it with the next call)"
+        requests_before = self.client.requests_sent
         self.client.tokens.current()
+        if self.client.requests_sent == requests_before:
+            return "stored access token still valid; the refresh token renews it when it expires"
         return "obtained an access token from the refresh token"
 
     def _check_account(self) -> str:

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from linkedin_wire import ACCESS_TOKEN, SEGMENTS_URL, TOKEN_URL, finder_page, make_settings, segment
+from linkedin_wire import (
+    ACCESS_TOKEN,
+    CLIENT_SECRET,
+    REFRESH_TOKEN,
+    SEGMENTS_URL,
+    TOKEN_URL,
+    finder_page,
+    make_settings,
+    segment,
+)
 from td_output_linkedin.config import AuthSettings
 
 NAME = "Newsletter subscribers"
@@ -79,6 +88,32 @@ def test_check_old_version_line(make_sink, requests_mock, token_endpoint):
 
     lines = make_sink(make_settings(version="202501")).check(create=True)
 
-    assert lines[0].ok is True
+    assert lines[0].ok is False
     assert "23 months" in lines[0].detail
     assert "newer api.version" in lines[0].detail
+    # The other checks still run: LinkedIn may serve the version a little longer.
+    assert [line.ok for line in lines[1:]] == [True, True, True]
+
+
+@pytest.mark.parametrize(("version", "ok", "words"), [("202512", True, "soon"), ("202612", True, "0 months"), ("203001", False, "future")])
+def test_check_version_age_table(make_sink, requests_mock, token_endpoint, version, ok, words):
+    requests_mock.get(SEGMENTS_URL, json=finder_page([]))
+
+    lines = make_sink(make_settings(version=version)).check(create=True)
+
+    assert lines[0].ok is ok
+    assert words in lines[0].detail
+
+
+def test_check_stored_token_not_refreshed(make_sink, requests_mock):
+    token = requests_mock.post(TOKEN_URL, json={"access_token": "unused"})
+    requests_mock.get(SEGMENTS_URL, json=finder_page([]))
+    auth = AuthSettings(
+        client_id="app-client-id", client_secret=CLIENT_SECRET, refresh_token=REFRESH_TOKEN, access_token=ACCESS_TOKEN
+    )
+
+    lines = make_sink(make_settings(auth=auth)).check(create=True)
+
+    assert lines[1].ok is True
+    assert lines[1].detail.startswith("stored access token still valid")
+    assert token.call_count == 0
