@@ -118,7 +118,9 @@ def command_create(args: argparse.Namespace) -> int:
             out=sys.stdout,
         )
     except PluginError as error:
-        print(f"error: {error}", file=sys.stderr)
+        # The token endpoint's messages name the settings keys; this command takes flags instead.
+        message = str(error).replace("auth.client_id", "--client-id").replace("auth.client_secret", "--client-secret")
+        print(f"error: {message}; no connection was saved", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
         print("error: interrupted; no connection was saved", file=sys.stderr)

@@ -577,7 +577,7 @@ class _CallbackHandler(BaseHTTPRequestHandler):
 
         self.server.check_redirect(parse_qs(url.query))
         if self.server.failure is None:
-            self._respond(200, "LinkedIn access allowed. You can close this tab and return to the terminal.")
+            self._respond(200, "Authorization received. Return to the terminal to see whether the connection was saved.")
         else:
             self._respond(400, f"Authorization failed: {self.server.failure}")
 

@@ -5,6 +5,7 @@ of the job that failed, and ``exit_code`` is the command line's exit status::
 
     PluginError
     ├── ConfigError                 settings invalid or unreadable (exit 2)
+    ├── UsageError                  command-line arguments that cannot work together (exit 2)
     ├── InputError                  input file unreadable or malformed at a row (exit 1)
     │   └── MissingColumnsError     no identifying column in the header (exit 1)
     ├── InvalidRecordsError         stop mode found invalid rows, or LinkedIn rejected elements (exit 1)
@@ -52,6 +53,12 @@ class ConfigError(PluginError):
             listed = "\n".join(f"  - {problem}" for problem in self.problems)
             text = f"invalid configuration ({len(self.problems)} problems):\n{listed}"
         super().__init__(text)
+
+
+class UsageError(PluginError):
+    """Command-line arguments that cannot work, such as stdin without ``--format``."""
+
+    exit_code = EXIT_USAGE
 
 
 class InputError(PluginError):

@@ -189,6 +189,7 @@ class Pipeline:
             self._raise_if_input_failed()
 
             if self.result.rows_invalid:
+                self.result.elements_not_sent = self.result.members_valid
                 first = self.result.invalid[0]
                 where = f"row {first['row']}" + (f", column {first['column']}" if first["column"] else "")
                 raise InvalidRecordsError(

@@ -26,7 +26,7 @@ from typing import Any, BinaryIO
 
 import msgpack
 
-from td_output_linkedin.errors import InputError
+from td_output_linkedin.errors import InputError, UsageError
 from td_output_linkedin.records import Rejection
 
 FORMATS = ("csv", "tsv", "jsonl", "msgpack")
@@ -401,14 +401,14 @@ def _resolve_format(name: str, format: str | None) -> str:
         key = _FORMAT_ALIASES.get(key, key)
         if key in FORMATS:
             return key
-        raise InputError(f"unknown input format {format!r}; use --format with one of {', '.join(FORMATS)}")
+        raise UsageError(f"unknown input format {format!r}; use --format with one of {', '.join(FORMATS)}")
 
     base = name.lower().removesuffix(".gz")
     extension = os.path.splitext(base)[1]
     if extension in _EXTENSIONS:
         return _EXTENSIONS[extension]
     where = "stdin" if name == "-" else f"input file {name}"
-    raise InputError(
+    raise UsageError(
         f"cannot tell the format of {where} from its name; use --format with one of {', '.join(FORMATS)}"
     )
 

@@ -90,7 +90,14 @@ def test_stop_mode_fails_before_sending(run_cli, tmp_path):
     assert payload.read_text() == ""
     assert outcome.report["succeeded"] is False
     assert outcome.report["rows_invalid"] == 75
+    assert outcome.report["elements_not_sent"] == 210
     assert "ignore_invalid_records" in outcome.stderr
+
+
+def test_stdin_without_format_is_usage_error(run_cli, monkeypatch):
+    outcome = run_cli("run", "--config", USERS, "--input", "-", "--dry-run")
+    assert outcome.exit_code == 2
+    assert "--format" in outcome.stderr
 
 
 def test_bad_config_lists_every_problem(run_cli, tmp_path):

@@ -133,6 +133,8 @@ def test_create_rejected_secret_fails(
     error = capsys.readouterr().err
     assert status == 1
     assert "invalid_client" in error
+    assert "check --client-id and --client-secret" in error
+    assert "no connection was saved" in error
     assert "not-the-secret-0000" not in error
     assert store.list() == []
 

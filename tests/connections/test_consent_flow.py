@@ -154,7 +154,7 @@ def test_each_flow_uses_new_state(sandbox: Sandbox, app: SandboxCredentials, sto
     assert states[0] != states[1]
 
 
-def test_browser_sees_success_page(sandbox: Sandbox, app: SandboxCredentials, store: ConnectionStore) -> None:
+def test_browser_page_defers_to_terminal(sandbox: Sandbox, app: SandboxCredentials, store: ConnectionStore) -> None:
     browser = Browser()
 
     run_flow(sandbox, app, store, browser.open)
@@ -162,7 +162,8 @@ def test_browser_sees_success_page(sandbox: Sandbox, app: SandboxCredentials, st
     response = browser.responses[0]
     assert response.status_code == 200
     assert urlsplit(response.url).path == "/callback"
-    assert "You can close this tab" in response.text
+    # The page is served before the code exchange, so it must not claim that the connection works.
+    assert "Return to the terminal to see whether the connection was saved" in response.text
 
 
 def test_output_shows_url_not_secrets(sandbox: Sandbox, app: SandboxCredentials, store: ConnectionStore) -> None:

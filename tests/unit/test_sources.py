@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from td_output_linkedin import sources
-from td_output_linkedin.errors import InputError
+from td_output_linkedin.errors import InputError, UsageError
 from td_output_linkedin.records import Rejection
 from td_output_linkedin.sources import FORMATS, MAX_ROW_SIZE, RowSource, open_source
 
@@ -101,14 +101,14 @@ def test_gzip_detected_by_content(tmp_path: Path) -> None:
 def test_unknown_format_message(tmp_path: Path, name: str, flag: str | None, message: str) -> None:
     path = tmp_path / name
     path.write_bytes(b"email\n")
-    with pytest.raises(InputError) as caught:
+    with pytest.raises(UsageError) as caught:
         open_source(path, format=flag)
     assert str(caught.value) == message.format(path=path)
-    assert caught.value.row is None
+    assert caught.value.exit_code == 2
 
 
 def test_stdin_without_format_message() -> None:
-    with pytest.raises(InputError) as caught:
+    with pytest.raises(UsageError) as caught:
         open_source("-", stdin=io.BytesIO(b"email\n"))
     assert str(caught.value) == "cannot tell the format of stdin from its name; use --format with one of csv, tsv, jsonl, msgpack"
 
