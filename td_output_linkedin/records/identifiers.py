@@ -144,6 +144,19 @@ def to_text(value: Any) -> str | Invalid | None:
     return _check_unicode(text)
 
 
+def to_identifier_text(value: Any) -> str | Invalid | None:
+    """Convert an identifier cell like ``to_text``, and also take ``null`` in any letter case as absent.
+
+    Export tools write a missing value as ``null`` or ``Null`` too. No email, advertising id,
+    country code, domain or URN is spelled that way, while a name can be, so free-text columns
+    keep ``to_text``'s rule of upper-case ``NULL`` only.
+    """
+    text = to_text(value)
+    if type(text) is str and len(text) == 4 and text.lower() == "null":
+        return None
+    return text
+
+
 def limited_text(value: Any, max_length: int) -> str | Invalid | None:
     """Text of at most ``max_length`` characters, counted after NFC normalization."""
     if type(value) is str:
@@ -177,12 +190,14 @@ def normalize_email(value: Any) -> tuple[str, str] | Invalid | None:
     """
     text = value.strip() if type(value) is str else None
     if text is None or not text.isascii() or not text.isprintable():
-        text = to_text(value)
+        text = to_identifier_text(value)
         if type(text) is not str:
             return text
-    elif not text or text == NULL_TEXT:
+    elif not text:
         return None
     text = text.lower()
+    if text == "null":
+        return None
 
     length = len(text)
     if length == 64 and _HEX.fullmatch(text):
@@ -201,7 +216,7 @@ def normalize_advertising_id(value: Any) -> str | Invalid | None:
 
     The all-zero id is what a device reports when its user opted out of tracking, so it is invalid.
     """
-    text = to_text(value)
+    text = to_identifier_text(value)
     if type(text) is not str:
         return text
     text = text.lower()
@@ -223,7 +238,7 @@ def normalize_country(value: Any) -> str | Invalid | None:
         if code is not None:
             return code
 
-    text = to_text(value)
+    text = to_identifier_text(value)
     if type(text) is not str:
         return text
     return _COUNTRY_SPELLINGS.get(text, NOT_A_COUNTRY)
@@ -236,7 +251,7 @@ def normalize_domain(value: Any, *, from_email: bool = False) -> str | Invalid |
     internationalized name is returned in its IDNA 2008 ASCII form (``xn--``). IP addresses and
     anything else that is not a host name are invalid.
     """
-    text = to_text(value)
+    text = to_identifier_text(value)
     if type(text) is not str:
         return text
     host = text.lower()
@@ -250,7 +265,7 @@ def normalize_domain(value: Any, *, from_email: bool = False) -> str | Invalid |
 
 def normalize_organization_urn(value: Any) -> str | Invalid | None:
     """Normalize an organization to ``urn:li:organization:<id>``, from that URN (any case) or the bare numeric id."""
-    text = to_text(value)
+    text = to_identifier_text(value)
     if type(text) is not str:
         return text
 
@@ -270,7 +285,7 @@ def normalize_company_page_url(value: Any) -> str | Invalid | None:
     A missing scheme is taken as https, and the query and fragment (tracking parameters) are
     removed. The result must fit in 100 characters.
     """
-    text = to_text(value)
+    text = to_identifier_text(value)
     if type(text) is not str:
         return text
 

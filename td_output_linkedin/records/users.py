@@ -21,7 +21,7 @@ from td_output_linkedin.records.identifiers import (
     normalize_advertising_id,
     normalize_country,
     normalize_email,
-    to_text,
+    to_identifier_text,
 )
 
 MAX_NAME_LENGTH = 35
@@ -110,7 +110,7 @@ def build_users(columns: ColumnMap, action: str) -> Callable[[int, Mapping[str, 
                 return _reject(row_number, row, problems, sources)
 
             # APPLE_IDFA is never sent, because LinkedIn no longer accepts it.
-            if apple_idfa_key is not None and to_text(get(apple_idfa_key)) is not None:
+            if apple_idfa_key is not None and to_identifier_text(get(apple_idfa_key)) is not None:
                 dropped = [*(dropped or ()), "apple_idfa"]
 
             if len(user_ids) == 1 and user_ids[0]["idType"] == "SHA256_EMAIL":

@@ -15,21 +15,21 @@ from td_output_linkedin.records.identifiers import (
     COUNTRY_CODES,
     EMAIL_TOO_LONG,
     INDUSTRY_TOO_LONG,
+    Invalid,
     LIST_OR_MAP,
+    NOT_AN_EMAIL,
+    NOT_AN_IDN,
+    NOT_AN_ORGANIZATION,
     NOT_A_COUNTRY,
     NOT_A_DOMAIN,
     NOT_A_PAGE_URL,
     NOT_A_UUID,
-    NOT_AN_EMAIL,
-    NOT_AN_IDN,
-    NOT_AN_ORGANIZATION,
     NOT_FINITE,
     NOT_UTF8,
     NUMBER_TOO_LONG,
     SURROGATES,
     TOO_MANY_INDUSTRIES,
     ZERO_ADVERTISING_ID,
-    Invalid,
     fingerprint,
     limited_text,
     normalize_advertising_id,
@@ -458,3 +458,25 @@ def test_nfc_is_applied_before_length():
     decomposed = unicodedata.normalize("NFD", "Zo\u00eb Se\u0301verine")
 
     assert limited_text(decomposed, 35) == "Zo\u00eb S\u00e9verine"
+
+
+@pytest.mark.parametrize("cell", ["null", "Null", "NULL", " null ", "nUlL"])
+@pytest.mark.parametrize(
+    "normalize",
+    [
+        normalize_email,
+        normalize_advertising_id,
+        normalize_country,
+        normalize_domain,
+        normalize_organization_urn,
+        normalize_company_page_url,
+    ],
+)
+def test_identifier_null_any_case_absent(normalize, cell):
+    assert normalize(cell) is None
+
+
+@pytest.mark.parametrize(("cell", "expected"), [("Null", "Null"), ("null", "null"), ("NULL", None)])
+def test_name_null_only_upper_case(cell, expected):
+    # "Null" is a real surname, so free text keeps it unless it is the SQL spelling NULL.
+    assert limited_text(cell, 35) == expected
