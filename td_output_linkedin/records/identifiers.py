@@ -76,14 +76,16 @@ _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
+_EDGE_INVISIBLE = re.compile("^[\\s\u00ad\u200b-\u200d\u2060\ufeff]+|[\\s\u00ad\u200b-\u200d\u2060\ufeff]+$")
 _HEX = re.compile(r"[0-9a-f]+")
-# One "@", a local part, and a domain of at least two dot-separated labels, with no whitespace.
-_EMAIL = re.compile(r"[^@\s]++@[^@\s.]++(?:\.[^@\s.]++)++")
-# The same rule for printable ASCII text, which matches faster: the classes list printable ASCII
-# without space, "@" and (in the domain) ".".
-_ASCII_LOCAL_PART = r"[\x21-\x3f\x41-\x7e]++"
-_ASCII_LABEL = r"[\x21-\x2d\x2f-\x3f\x41-\x7e]++"
-_ASCII_EMAIL = re.compile(rf"{_ASCII_LOCAL_PART}@{_ASCII_LABEL}(?:\.{_ASCII_LABEL})++")
+# One "@", a local part of letters, digits and the symbols RFC 5322 allows in an unquoted local
+# part, and a domain of at least two dot-separated labels of letters, digits and hyphens. Quotes,
+# angle brackets, colons, semicolons, commas and invisible characters are rejected rather than
+# hashed, because "<a@example.com>" or "mailto:a@example.com" would hash to an address that
+# matches nobody. Letters include non-ASCII ones for internationalized addresses.
+_EMAIL = re.compile(r"[\w!#$%&'*+/=?^`{|}~.-]++@[\w-]++(?:\.[\w-]++)++")
+# The same rule for ASCII text, which matches faster.
+_ASCII_EMAIL = re.compile(r"[a-z0-9!#$%&'*+/=?^_`{|}~.-]++@[a-z0-9_-]++(?:\.[a-z0-9_-]++)++")
 _UUID_HYPHENATED = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _ZERO_UUID = "00000000-0000-0000-0000-000000000000"
 
@@ -141,7 +143,11 @@ def to_text(value: Any) -> str | Invalid | None:
     if text.isascii():
         # For ASCII text, isprintable() is False exactly when a control character is present.
         return text if text.isprintable() else CONTROL_CHARACTERS
-    return _check_unicode(text)
+    checked = _check_unicode(text)
+    if checked == "" or checked == NULL_TEXT:
+        # Only invisible characters around nothing, or around NULL.
+        return None
+    return checked
 
 
 def to_identifier_text(value: Any) -> str | Invalid | None:
@@ -339,6 +345,10 @@ def _check_unicode(text: str) -> str | Invalid:
     # isprintable() is False for every control character and surrogate (and for some allowed
     # characters, such as no-break space), so True skips both searches.
     if not text.isprintable():
+        # Invisible characters at either end (a byte-order mark from joined files, a zero-width
+        # space pasted from a web page) are trimmed like spaces: a person cannot see them, and
+        # hashing them would silently produce an address that matches nobody.
+        text = _EDGE_INVISIBLE.sub("", text)
         if _SURROGATE.search(text):
             return NOT_UTF8 if _ESCAPED_BYTE.search(text) else SURROGATES
         if _CONTROL.search(text):

@@ -480,3 +480,52 @@ def test_identifier_null_any_case_absent(normalize, cell):
 def test_name_null_only_upper_case(cell, expected):
     # "Null" is a real surname, so free text keeps it unless it is the SQL spelling NULL.
     assert limited_text(cell, 35) == expected
+
+
+@pytest.mark.parametrize(
+    "cell",
+    [
+        "\ufeffjohn@example.com",  # byte-order mark left by joined files
+        "john@example.com\u200b",  # zero-width space pasted from a web page
+        "\u2060 John@Example.com \u00ad",
+        "\u00a0john@example.com\u00a0",
+    ],
+)
+def test_email_invisible_edges_trimmed(cell):
+    assert normalize_email(cell) == ("SHA256_EMAIL", hashlib.sha256(b"john@example.com").hexdigest())
+
+
+@pytest.mark.parametrize(
+    "cell",
+    [
+        "jo\u200bhn@example.com",
+        '"john@example.com"',
+        "<john@example.com>",
+        "John Doe <john@example.com>",
+        "mailto:john@example.com",
+        "john@example.com;",
+        "john@example.com,jane@example.com",
+        "john@example.com/",
+    ],
+)
+def test_email_wrapped_address_invalid(cell):
+    # Hashing any of these would give a digest that matches nobody, so they are rejected instead.
+    assert normalize_email(cell) == identifiers.NOT_AN_EMAIL
+
+
+@pytest.mark.parametrize(
+    ("cell", "address"),
+    [
+        ("john.o'brien+news@example.co.uk", "john.o'brien+news@example.co.uk"),
+        ("First_Last-1@Sub.Example-Mail.com", "first_last-1@sub.example-mail.com"),
+        ("Jürgen@Bücher.de", "jürgen@bücher.de"),
+    ],
+)
+def test_email_valid_symbols_hashed(cell, address):
+    assert normalize_email(cell) == ("SHA256_EMAIL", hashlib.sha256(address.encode()).hexdigest())
+
+
+@pytest.mark.parametrize("cell", ["\u200b", "\ufeff \u200b", "\ufeffNULL"])
+def test_invisible_only_cell_absent(cell):
+    assert to_text(cell) is None
+    assert limited_text(cell, 35) is None
