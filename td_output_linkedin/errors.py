@@ -77,10 +77,19 @@ class MissingColumnsError(InputError):
         self.accepted = list(accepted)
         self.audience_type = audience_type
         found_text = ", ".join(self.found) if self.found else "(none)"
-        super().__init__(
+        message = (
             f"no identifying column for audience type {audience_type!r}: found columns {found_text}; "
             f"include at least one of {', '.join(self.accepted)}"
         )
+        # A header read as one column that contains another delimiter means the file was written
+        # with that delimiter, as spreadsheet programs do in some locales.
+        for delimiter, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "vertical bars")):
+            if len(self.found) == 1 and delimiter in self.found[0]:
+                message += f". The header looks separated by {name}: export the file with commas"
+                if delimiter == "\t":
+                    message += ", or pass --format tsv"
+                break
+        super().__init__(message)
 
 
 class InvalidRecordsError(PluginError):

@@ -175,3 +175,13 @@ def test_about_prints_registration(run_cli):
     registration = json.loads(outcome.stdout)
     assert registration["name"] == "linkedin"
     assert registration["kind"] == "result_output"
+
+
+@pytest.mark.parametrize(("header", "words"), [("email;first_name", "separated by semicolons"), ("email|name", "separated by vertical bars")])
+def test_other_delimiter_gets_hint(run_cli, tmp_path, header, words):
+    source = tmp_path / "export.csv"
+    source.write_text(f"{header}\na@example.com;Ann\n", encoding="utf-8")
+    outcome = run_cli("run", "--config", USERS, "--input", str(source), "--dry-run")
+    assert outcome.exit_code == 1
+    assert words in outcome.stderr
+    assert "a@example.com" not in outcome.stderr
