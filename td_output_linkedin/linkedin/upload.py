@@ -8,6 +8,7 @@ https://learn.microsoft.com/en-us/linkedin/marketing/matched-audiences/create-an
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -128,7 +129,67 @@ class Uploader:
             response = self._send_until_available(segment, request, batch, halt, tally)
         except Stopped:
             return BatchResult(batch, sent=False, requests=tally.requests)
-        return read_batch_response(batch, response, tally.requests)
+        result = read_batch_response(batch, response, tally.requests)
+        return self._resend_transient_elements(segment, request, result, halt)
+
+    def _resend_transient_elements(
+        self, segment: Segment, request: ApiRequest, result: BatchResult, halt: StopSignal
+    ) -> BatchResult:
+        """Send again the elements whose own status was 429 or 5xx, within the retry bounds.
+
+        Such a status inside an HTTP 200 says the element was not applied for a temporary reason,
+        unlike a 4xx, which says the element itself is invalid. ADD and REMOVE are idempotent, so
+        sending an element twice is harmless. Elements still failing after the last attempt keep
+        their last status and are reported as failed, with their rows.
+        """
+        batch = result.batch
+        attempt = 1
+        waited = 0.0
+        while True:
+            transient = [failure for failure in result.failures if _is_transient_status(failure.status)]
+            if not transient:
+                return result
+            wait_seconds = self.client.policy.backoff(attempt)
+            if attempt >= self.api.max_attempts or waited + wait_seconds > self.api.max_retry_wait_seconds:
+                return result
+            self.log.warning(
+                "batch %d: LinkedIn returned a temporary status for %d elements (first: HTTP %d); "
+                "attempt %d of %d failed, sending them again in %.1f s",
+                batch.number,
+                len(transient),
+                transient[0].status,
+                attempt,
+                self.api.max_attempts,
+                wait_seconds,
+            )
+            try:
+                self.client.pause(wait_seconds, halt)
+            except Stopped:
+                return result
+            waited += wait_seconds
+            attempt += 1
+
+            indexes = [failure.index for failure in transient]
+            retry_batch = Batch(batch.number, [batch.rows[i] for i in indexes], [batch.elements[i] for i in indexes])
+            retry_request = dataclasses.replace(request, body=orjson.dumps({"elements": retry_batch.elements}))
+            tally = Tally()
+            try:
+                response = self._send_until_available(segment, retry_request, retry_batch, halt, tally)
+            except Stopped:
+                return result
+            retried = read_batch_response(retry_batch, response, tally.requests)
+
+            # Map the retry's element indexes back onto the original batch.
+            kept = [failure for failure in result.failures if not _is_transient_status(failure.status)]
+            kept += [dataclasses.replace(failure, index=indexes[failure.index]) for failure in retried.failures]
+            kept.sort(key=lambda failure: failure.index)
+            result = BatchResult(
+                batch,
+                sent=True,
+                accepted=result.accepted + retried.accepted,
+                failures=kept,
+                requests=result.requests + retried.requests,
+            )
 
     def _send_until_available(
         self, segment: Segment, request: ApiRequest, batch: Batch, halt: StopSignal, tally: Tally
@@ -169,6 +230,10 @@ class Uploader:
                 )
                 self.client.pause(pause, halt)
                 waited += pause
+
+
+def _is_transient_status(status: int) -> bool:
+    return status == 429 or status >= 500
 
 
 def read_batch_response(batch: Batch, response: requests.Response, requests_made: int) -> BatchResult:

@@ -237,3 +237,42 @@ def test_limiter_keeps_every_window_under_limit(per_minute, requests):
     window_counts = [sum(1 for other in starts if start <= other < start + 60.0) for start in starts]
     assert max(window_counts) <= per_minute
     assert max(window_counts) >= per_minute * 0.97 or requests < per_minute
+
+
+def test_transient_element_status_resent(requests_mock, make_sink, token_endpoint):
+    upload = requests_mock.post(
+        UPLOAD_URL,
+        [
+            {"json": statuses(201, 503, 400, 429, 201)},
+            {"json": statuses(201, 201)},
+        ],
+    )
+
+    [result] = list(make_sink().upload(EXISTING, [user_batch(3, 5, first_row=10)]))
+
+    assert upload.call_count == 2
+    resent = orjson.loads(upload.request_history[1].body)["elements"]
+    assert [element["userIds"][0]["idValue"] for element in resent] == [f"{11:064x}", f"{13:064x}"]
+    assert result.accepted == 4
+    assert [(failure.index, failure.status) for failure in result.failures] == [(2, 400)]
+    assert result.batch.rows[result.failures[0].index] == 12
+    assert result.requests == 2
+
+
+def test_transient_element_status_bounded(requests_mock, make_sink, token_endpoint):
+    settings = make_settings(max_attempts=3)
+    upload = requests_mock.post(
+        UPLOAD_URL,
+        [
+            {"json": statuses(201, 500)},
+            {"json": statuses(500)},
+            {"json": statuses(502)},
+        ],
+    )
+
+    [result] = list(make_sink(settings).upload(EXISTING, [user_batch(4, 2, first_row=1)]))
+
+    assert upload.call_count == 3
+    assert result.accepted == 1
+    assert [(failure.index, failure.status) for failure in result.failures] == [(1, 502)]
+    assert result.batch.rows[1] == 2
