@@ -5,7 +5,9 @@ https://learn.microsoft.com/en-us/linkedin/marketing/matched-audiences/create-an
 
 from __future__ import annotations
 
+import random
 import re
+import threading
 from typing import Callable
 
 import orjson
@@ -42,6 +44,8 @@ class SegmentsApi:
     def __init__(self, state: SandboxState, options: SandboxOptions):
         self._state = state
         self._options = options
+        self._element_faults = random.Random(options.seed)
+        self._element_faults_lock = threading.Lock()
 
     def route(self, method: str, path: str) -> tuple[str, Handler | None, dict[str, str]]:
         """Return the endpoint's name for request counts, its handler (None for a wrong method) and path values."""
@@ -143,6 +147,9 @@ class SegmentsApi:
             if isinstance(result, str):
                 error = {"status": 400, "code": "INVALID_VALUE", "message": f"elements[{index}]: {result}"}
                 statuses.append({"status": 400, "error": error})
+            elif self._element_fault():
+                error = {"status": 500, "code": "INTERNAL_SERVER_ERROR", "message": f"elements[{index}]: try again"}
+                statuses.append({"status": 500, "error": error})
             else:
                 accepted.append(result)
                 statuses.append(CREATED)
@@ -150,6 +157,13 @@ class SegmentsApi:
         return json_response(200, {"elements": statuses})
 
     # --- helpers
+
+    def _element_fault(self) -> bool:
+        rate = self._options.element_fault_rate
+        if not rate:
+            return False
+        with self._element_faults_lock:
+            return self._element_faults.random() < rate
 
     def _segment(self, raw_id: str) -> Segment:
         if not raw_id.isascii() or not raw_id.isdigit():

@@ -61,6 +61,8 @@ def add_sandbox_arguments(parser: argparse.ArgumentParser) -> None:
     faults = parser.add_argument_group("fault injection")
     faults.add_argument("--fault", action="append", default=[], metavar="KIND=PROBABILITY",
                         help=f"respond with a fault at this probability (repeatable); kinds: {', '.join(FAULT_KINDS)}")
+    faults.add_argument("--element-fault-rate", type=float, default=0.0, metavar="PROBABILITY",
+                        help="probability that one element gets its own HTTP 500 entry in a 200 response and is not applied")
     faults.add_argument("--fault-path", action="append", metavar="SUFFIX",
                         help="inject faults only on paths ending with SUFFIX (repeatable; default: /users and /companies)")
     faults.add_argument("--fault-all-paths", action="store_true", help="inject faults on every API path")
@@ -144,6 +146,7 @@ def options_from_args(args: argparse.Namespace) -> SandboxOptions:
         users_requests_per_minute=args.users_rpm,
         companies_requests_per_minute=args.companies_rpm,
         faults=faults,
+        element_fault_rate=args.element_fault_rate,
         slow_seconds=args.slow_seconds,
         retry_after_seconds=args.retry_after,
         fault_paths=fault_paths,

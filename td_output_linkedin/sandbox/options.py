@@ -31,6 +31,9 @@ class SandboxOptions:
     users_requests_per_minute: int = USERS_REQUESTS_PER_MINUTE
     companies_requests_per_minute: int = COMPANIES_REQUESTS_PER_MINUTE
     faults: dict[str, float] = field(default_factory=dict)
+    # Probability that one element of a batch gets its own HTTP 500 entry inside the 200 response,
+    # and is not applied: a temporary failure of a single element.
+    element_fault_rate: float = 0.0
     slow_seconds: float = 5.0
     retry_after_seconds: int = 1
     fault_paths: tuple[str, ...] = ("/users", "/companies")
@@ -53,6 +56,8 @@ class SandboxOptions:
                 raise ValueError(f"fault {kind}: probability {probability} is outside 0..1")
         if sum(self.faults.values()) > 1.0 + 1e-9:
             raise ValueError("fault probabilities add up to more than 1")
+        if not 0.0 <= self.element_fault_rate <= 1.0:
+            raise ValueError(f"element fault rate {self.element_fault_rate} is outside 0..1")
         if self.supported_versions is not None:
             oldest, newest = self.supported_versions
             if not (is_version(oldest) and is_version(newest)) or oldest > newest:

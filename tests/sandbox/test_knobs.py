@@ -138,3 +138,22 @@ def test_latency_delays_responses(start_sandbox: Callable[..., Sandbox]) -> None
     started = time.perf_counter()
     assert api.find().status_code == 200
     assert time.perf_counter() - started >= 0.2
+
+
+def test_element_fault_rate_fails_single_elements(start_sandbox: Callable[..., Sandbox]) -> None:
+    sandbox, api = started_api(start_sandbox, element_fault_rate=1.0)
+    segment_id = api.new_segment()
+
+    response = api.write(segment_id, "users", [user("a@example.com"), {"action": "ADD", "userIds": []}])
+
+    assert response.status_code == 200
+    entries = response.json()["elements"]
+    # The valid element fails for a temporary reason; the invalid one keeps its own 400.
+    assert [entry["status"] for entry in entries] == [500, 400]
+    assert entries[0]["error"]["code"] == "INTERNAL_SERVER_ERROR"
+    assert sandbox.members(segment_id) == []
+
+
+def test_element_fault_rate_out_of_range() -> None:
+    with pytest.raises(ValueError):
+        SandboxOptions(element_fault_rate=1.5)
