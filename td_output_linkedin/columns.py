@@ -94,12 +94,13 @@ def accepted_columns(audience_type: str) -> tuple[str, ...]:
     return canonical + aliases
 
 
-def resolve_columns(header: Sequence[str], audience_type: str) -> ColumnMap:
+def resolve_columns(header: Sequence[str], audience_type: str, *, require_identifier: bool = True) -> ColumnMap:
     """Map a header onto the canonical columns of ``audience_type``.
 
     Raises ``InputError`` when two header names map to one column, and ``MissingColumnsError``
     when the header cannot identify a member (for users: no email, no google_aid, and not both
-    first_name and last_name).
+    first_name and last_name), unless ``require_identifier`` is False. Rows of JSON or msgpack maps
+    can leave out keys, so their columns are resolved per set of keys without that check.
     """
     canonical = _columns_of(audience_type)
     other = _CANONICAL[COMPANIES if audience_type == USERS else USERS]
@@ -122,7 +123,8 @@ def resolve_columns(header: Sequence[str], audience_type: str) -> ColumnMap:
         else:
             unknown.append(str(name))
 
-    if not any(all(column in sources for column in group) for group in _IDENTIFYING_GROUPS[audience_type]):
+    identifiable = any(all(column in sources for column in group) for group in _IDENTIFYING_GROUPS[audience_type])
+    if require_identifier and not identifiable:
         found = [_display_name(name) for name in header]
         raise MissingColumnsError(found, _identifying_choices(audience_type), audience_type)
 

@@ -26,12 +26,16 @@ the row number, the column, the setting or the LinkedIn ids instead.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+
+# Hex digests, UUIDs and numbers: values that are never column names.
+_DATA_LIKE = re.compile(r"[0-9a-fA-F]{32,}|[0-9a-fA-F]{8}-?(?:[0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}|[+\d][\d .()-]*")
 
 
 class PluginError(Exception):
@@ -76,11 +80,19 @@ class MissingColumnsError(InputError):
         self.found = list(found)
         self.accepted = list(accepted)
         self.audience_type = audience_type
-        found_text = ", ".join(self.found) if self.found else "(none)"
-        message = (
-            f"no identifying column for audience type {audience_type!r}: found columns {found_text}; "
-            f"include at least one of {', '.join(self.accepted)}"
-        )
+        if any(_looks_like_data(name) for name in self.found):
+            # A file without a header row: its first row contains personal data, not column names.
+            message = (
+                f"no header row: the first row contains {len(self.found)} values, not column names (not shown, "
+                "since they may be personal data); add a header row naming at least one of "
+                f"{', '.join(self.accepted)}, or list the columns in the columns setting"
+            )
+        else:
+            found_text = ", ".join(self.found) if self.found else "(none)"
+            message = (
+                f"no identifying column for audience type {audience_type!r}: found columns {found_text}; "
+                f"include at least one of {', '.join(self.accepted)}"
+            )
         # A header read as one column that contains another delimiter means the file was written
         # with that delimiter, as spreadsheet programs do in some locales.
         for delimiter, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "vertical bars")):
@@ -90,6 +102,12 @@ class MissingColumnsError(InputError):
                     message += ", or pass --format tsv"
                 break
         super().__init__(message)
+
+
+def _looks_like_data(name: str) -> bool:
+    """True for a header cell that is a value: an email address, a digest, an id or a number."""
+    text = name.strip()
+    return "@" in text or bool(_DATA_LIKE.fullmatch(text))
 
 
 class InvalidRecordsError(PluginError):

@@ -142,7 +142,11 @@ class Pipeline:
         self.clock = clock
         self.deduplicator = Deduplicator()
         self._left_out: Counter[str] = Counter()
+        # Rows of elements LinkedIn rejected: all of them in stop mode, where the job stops after
+        # the batches in flight, and only the first in skip mode, where they could be millions.
         self._linkedin_failures: list[int] = []
+        self._linkedin_failure_count = 0
+        self._first_linkedin_failure: tuple[int, str] | None = None
         self._started = clock()
         self._next_progress = self._started + PROGRESS_INTERVAL_SECONDS
         self._batch_number = 0
@@ -167,6 +171,10 @@ class Pipeline:
             gc.set_threshold(*thresholds)
             self.result.values_left_out = dict(self._left_out)
             self.log.finish_rejections()
+            # Members read but not delivered, however the job ended: invalid rows in stop mode, a
+            # segment or token error before the upload, retries that ran out, an interruption.
+            if not self.result.dry_run:
+                self.result.elements_not_sent = self.result.members_valid - self.result.elements_sent
         return self.result
 
     # The two modes.
@@ -189,7 +197,6 @@ class Pipeline:
             self._raise_if_input_failed()
 
             if self.result.rows_invalid:
-                self.result.elements_not_sent = self.result.members_valid
                 first = self.result.invalid[0]
                 where = f"row {first['row']}" + (f", column {first['column']}" if first["column"] else "")
                 raise InvalidRecordsError(
@@ -280,15 +287,9 @@ class Pipeline:
                 return
 
     def _upload(self, segment: Segment, batches: Iterator[Batch]) -> None:
-        result = self.result
-        try:
-            for batch_result in self.sink.upload(segment, batches, self.stop):
-                self._count(batch_result)
-                self._maybe_log_progress()
-        finally:
-            # Members read but not delivered: the rest of a failed or interrupted upload.
-            if not result.dry_run:
-                result.elements_not_sent = result.members_valid - result.elements_sent
+        for batch_result in self.sink.upload(segment, batches, self.stop):
+            self._count(batch_result)
+            self._maybe_log_progress()
 
     def _count(self, batch_result: BatchResult) -> None:
         result = self.result
@@ -306,7 +307,11 @@ class Pipeline:
         for failure in batch_result.failures:
             row = batch.rows[failure.index]
             reason = f"LinkedIn returned HTTP {failure.status}" + (f" {failure.code}" if failure.code else "")
-            self._linkedin_failures.append(row)
+            self._linkedin_failure_count += 1
+            if self._first_linkedin_failure is None:
+                self._first_linkedin_failure = (row, reason)
+            if self.stop_on_invalid:
+                self._linkedin_failures.append(row)
             result.add_invalid(row, None, reason, "linkedin")
             self.log.rejection(row, None, reason, source="rejected by LinkedIn")
         if batch_result.failures and self.stop_on_invalid:
@@ -354,16 +359,18 @@ class Pipeline:
             raise self._input_error
 
     def _raise_if_linkedin_rejected(self) -> None:
-        if not self._linkedin_failures:
+        if self._first_linkedin_failure is None:
             return
+        # The report's list is capped, so it can hold no LinkedIn entry when input rows filled it.
         rejected = [item for item in self.result.invalid if item["source"] == "linkedin"]
         if not self.stop_on_invalid:
             # Skip mode tolerates single bad elements, but when every element fails the cause is a
             # setting or the input's shape, and a job that updated nothing must not report success.
             if self.result.elements_accepted == 0:
+                first_row, first_reason = self._first_linkedin_failure
                 raise InvalidRecordsError(
                     f"LinkedIn rejected all {self.result.elements_failed} elements it received "
-                    f"(first: row {rejected[0]['row']}: {rejected[0]['reason']}); the segment is unchanged. "
+                    f"(first: row {first_row}: {first_reason}); the segment is unchanged. "
                     "Check the columns and audience_type against the rows listed in the job log",
                     rejected,
                 )

@@ -19,14 +19,16 @@ from typing import Any, BinaryIO
 from .columns import ColumnMap, resolve_columns
 from .config import AuthSettings, Settings, settings_from_mapping
 from .dryrun import DryRunSink
-from .errors import ConfigError, PluginError
+from .errors import ConfigError, InputError, PluginError
 from .joblog import JobLog
-from .pipeline import JobResult, Pipeline, RowItem
+from .pipeline import Builder, JobResult, Pipeline, RowItem
 from .records import Rejection, make_builder
 from .sink import Segment, Sink
 
 __all__ = ["JobResult", "check", "run", "run_in_sandbox"]
 
+# Distinct key sets of map rows whose column mapping is kept; rows beyond that are resolved each time.
+MAX_KEY_SETS = 1024
 # Destination statuses under which LinkedIn does not serve the segment to campaigns.
 UNUSABLE_SEGMENT_STATUSES = {"EXPIRED", "FAILED", "ERROR"}
 
@@ -75,9 +77,15 @@ def _run(
         result.segment_name = settings.segment_name
 
         header, items = _rows_with_numbers(rows, settings.columns)
-        columns = resolve_columns(header, settings.audience_type)
+        if _keys_vary_by_row(rows, settings.columns):
+            columns = resolve_columns(header, settings.audience_type, require_identifier=False)
+            if not columns.sources:
+                resolve_columns(header, settings.audience_type)  # raises MissingColumnsError naming them
+            build = _builder_per_key_set(header, columns, settings)
+        else:
+            columns = resolve_columns(header, settings.audience_type)
+            build = make_builder(columns, settings.action)
         _warn_about_columns(columns, job_log)
-        build = make_builder(columns, settings.action)
 
         if sink is None:
             sink = _make_sink(settings, job_log, dry_run=dry_run, payload_out=payload_out, on_tokens=on_tokens)
@@ -267,6 +275,39 @@ def _rows_with_numbers(rows: Iterable[Any], columns: Sequence[str] | None) -> tu
             raise ConfigError("columns: required when rows are sequences; list the column names in order")
         return list(columns), _number_sequences(first, iterator, list(columns))
     raise ConfigError(f"rows: expected mappings or sequences, got {type(first).__name__}")
+
+
+def _keys_vary_by_row(rows: Iterable[Any], columns: Sequence[str] | None) -> bool:
+    """True when each row is a map that may leave out keys: JSON lines, msgpack maps, a host's dicts."""
+    if columns:
+        return False
+    source_format = getattr(rows, "format", None)
+    return source_format in ("jsonl", "msgpack") or not hasattr(rows, "header")
+
+
+def _builder_per_key_set(header: Sequence[str], first: ColumnMap, settings: Settings) -> Builder:
+    """Builds members from map rows whose keys differ from the first row's.
+
+    Exporters leave out keys whose value is null, so a later row can carry a column the first row
+    lacked. Columns are resolved once for each distinct key tuple, and the builder for it is kept.
+    """
+    builders: dict[tuple[str, ...], Builder] = {tuple(header): make_builder(first, settings.action)}
+
+    def build(row_number: int, row: Mapping[str, Any]) -> Any:
+        keys = tuple(row)
+        builder = builders.get(keys)
+        if builder is None:
+            try:
+                columns = resolve_columns(keys, settings.audience_type, require_identifier=False)
+            except InputError as error:
+                # Two keys of this row name one column; the message names the keys, never values.
+                return Rejection(row_number, None, str(error))
+            builder = make_builder(columns, settings.action)
+            if len(builders) < MAX_KEY_SETS:
+                builders[keys] = builder
+        return builder(row_number, row)
+
+    return build
 
 
 def _number_mappings(first: Mapping[str, Any], rest: Iterator[Any]) -> Iterator[RowItem]:

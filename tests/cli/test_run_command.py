@@ -90,8 +90,18 @@ def test_stop_mode_fails_before_sending(run_cli, tmp_path):
     assert payload.read_text() == ""
     assert outcome.report["succeeded"] is False
     assert outcome.report["rows_invalid"] == 75
-    assert outcome.report["elements_not_sent"] == 210
+    assert outcome.report["elements_not_sent"] == 0  # a dry run sends nothing in any mode
     assert "ignore_invalid_records" in outcome.stderr
+
+
+def test_stop_mode_sandbox_reports_not_sent(run_cli, tmp_path):
+    config = write_config(tmp_path, 'ad_account_id: "123"\nsegment_name: Stop mode\n')
+    outcome = run_cli("run", "--config", str(config), "--input", CONTACTS, "--sandbox")
+    assert outcome.exit_code == 1
+    assert outcome.report["members_valid"] == 210
+    assert outcome.report["elements_sent"] == 0
+    assert outcome.report["elements_not_sent"] == 210
+    assert outcome.report["segment_id"] is None
 
 
 def test_stdin_without_format_is_usage_error(run_cli, monkeypatch):
@@ -185,3 +195,40 @@ def test_other_delimiter_gets_hint(run_cli, tmp_path, header, words):
     assert outcome.exit_code == 1
     assert words in outcome.stderr
     assert "a@example.com" not in outcome.stderr
+
+
+def test_jsonl_keys_missing_in_first_row(run_cli, tmp_path):
+    # Exporters leave out null keys, so the first object need not name every column.
+    source = tmp_path / "result.jsonl"
+    source.write_text(
+        '{"first_name": "Bo"}\n'
+        '{"email": "a@example.com"}\n'
+        '{"google_aid": "38400000-8CF0-11BD-B23E-10B96E40000D", "first_name": "Ann", "last_name": "Lee", "country": "us"}\n',
+        encoding="utf-8",
+    )
+    payload = tmp_path / "payload.jsonl"
+    outcome = run_cli("run", "--config", USERS, "--input", str(source), "--dry-run", "--payload-out", str(payload))
+    assert outcome.exit_code == 0
+    assert outcome.report["members_valid"] == 2
+    assert outcome.report["invalid"] == [
+        {"row": 1, "column": "last_name", "reason": "missing: without email or google_aid, a row needs both first_name and last_name", "source": "input"}
+    ]
+    elements = json.loads(payload.read_text(encoding="utf-8"))["body"]["elements"]
+    assert elements[1] == {
+        "action": "ADD",
+        "userIds": [{"idType": "GOOGLE_AID", "idValue": "38400000-8cf0-11bd-b23e-10b96e40000d"}],
+        "firstName": "Ann",
+        "lastName": "Lee",
+        "country": "US",
+    }
+
+
+def test_headerless_csv_names_no_values(run_cli, tmp_path):
+    source = tmp_path / "no_header.csv"
+    source.write_text("jane.doe@example.com,Jane,Doe\njohn@example.com,John,Roe\n", encoding="utf-8")
+    outcome = run_cli("run", "--config", USERS, "--input", str(source), "--dry-run")
+    assert outcome.exit_code == 1
+    assert "no header row" in outcome.stderr
+    for value in ("jane.doe", "Jane", "Doe"):
+        assert value not in outcome.stderr
+        assert value not in outcome.report["error"]

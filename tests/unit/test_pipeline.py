@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from td_output_linkedin.errors import DeliveryError, InvalidRecordsError, JobInterrupted
+from td_output_linkedin.errors import DeliveryError, InvalidRecordsError, JobInterrupted, SegmentError
 from td_output_linkedin.joblog import JobLog
 from td_output_linkedin.pipeline import JobResult, Pipeline
 from td_output_linkedin.records import Member, Rejection
@@ -183,3 +183,28 @@ def test_skip_mode_all_rejected_fails():
     assert "row 1" in str(raised.value)
     assert result.elements_failed == 3
     assert result.elements_accepted == 0
+
+
+def test_all_rejected_after_full_invalid_list():
+    # 1,005 invalid rows fill the report's list of 1,000, then LinkedIn rejects every element.
+    sink = RecordingSink(reject_ids={1, 2, 3})
+    pipeline, result = make_pipeline(sink, stop_on_invalid=False)
+    with pytest.raises(InvalidRecordsError) as raised:
+        pipeline.run(rows_from(["bad"] * 1005 + [1, 2, 3]), lambda: sink.resolve_segment(create=True))
+    assert "rejected all 3 elements" in str(raised.value)
+    assert "row 1006" in str(raised.value)
+    assert result.invalid_not_listed == 8
+
+
+def test_not_sent_when_segment_fails():
+    class FailingResolver(RecordingSink):
+        def resolve_segment(self, *, create):
+            raise SegmentError("segment 'x' of type USER not found")
+
+    sink = FailingResolver()
+    pipeline, result = make_pipeline(sink, stop_on_invalid=True)
+    with pytest.raises(SegmentError):
+        pipeline.run(rows_from([1, 2, 3, 4]), lambda: sink.resolve_segment(create=False))
+    assert result.members_valid == 4
+    assert result.elements_sent == 0
+    assert result.elements_not_sent == 4
