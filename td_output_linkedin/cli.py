@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, ConfigError, PluginError
+from .errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, ConfigError, PluginError, UsageError
 from .joblog import JobLog, Redactor, configure_stderr
 
 DEBUG_ENV = "TD_OUTPUT_LINKEDIN_DEBUG"
@@ -115,9 +115,18 @@ def command_run(args: argparse.Namespace) -> int:
     payload_file = None
     try:
         if args.payload_out and not args.dry_run:
-            raise ConfigError("--payload-out: only valid with --dry-run")
+            raise UsageError("--payload-out: only valid with --dry-run")
         if args.sandbox_state and not args.sandbox:
-            raise ConfigError("--sandbox-state: only valid with --sandbox")
+            raise UsageError("--sandbox-state: only valid with --sandbox")
+        if args.sandbox_state:
+            folder = Path(args.sandbox_state).resolve().parent
+            if not folder.is_dir() or not os.access(folder, os.W_OK):
+                raise UsageError(f"--sandbox-state: folder {folder} does not exist or is not writable")
+        if args.payload_out:
+            try:
+                payload_file = open(args.payload_out, "wb")
+            except OSError as error:
+                raise UsageError(f"--payload-out: cannot write {args.payload_out}: {error.strerror}") from None
         loaded = load_settings(args.config, require_auth=not (args.dry_run or args.sandbox))
         settings = loaded.settings
         for secret in (settings.auth.client_secret, settings.auth.refresh_token, settings.auth.access_token):
@@ -129,8 +138,6 @@ def command_run(args: argparse.Namespace) -> int:
             if args.sandbox:
                 result = run_in_sandbox(settings, source, log=log, state_file=args.sandbox_state, stop=stop)
             else:
-                if args.payload_out:
-                    payload_file = open(args.payload_out, "wb")
                 result = run(settings, source, log=log, dry_run=args.dry_run, payload_out=payload_file, stop=stop)
         exit_code = EXIT_OK
     except PluginError as error:
@@ -209,7 +216,9 @@ def _install_signal_handlers(stop: StopSignal) -> dict[int, Any]:
         return {}
 
     def handle(signum: int, frame: Any) -> None:
-        if stop.is_set():
+        # The pipeline also sets the event (stop mode after a rejected element), so only a signal
+        # that arrives after another signal ends the process at once.
+        if stop.signal_name is not None:
             os._exit(128 + signum)
         stop.signal_name = signal.Signals(signum).name
         stop.exit_code = 128 + signum

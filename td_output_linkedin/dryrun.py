@@ -29,7 +29,7 @@ class DryRunSink:
         self.member_path = "users" if segment_type == "USER" else "companies"
         self.requests_planned = 0
 
-    def resolve_segment(self, *, create: bool) -> Segment:
+    def resolve_segment(self, *, create: bool, stop: threading.Event | None = None) -> Segment:
         return Segment(id=DRY_RUN_SEGMENT_ID, name=self.name, type=self.segment_type, status=None, created=False)
 
     def upload(

@@ -100,7 +100,7 @@ def _run(
             stop_on_invalid=not settings.ignore_invalid_records,
             stop=stop,
         )
-        pipeline.run(items, lambda: _resolve_segment(sink, settings, job_log))
+        pipeline.run(items, lambda: _resolve_segment(sink, settings, job_log, pipeline.stop))
         result.succeeded = True
         return result
     except PluginError as error:
@@ -136,16 +136,24 @@ def run_in_sandbox(
     if not isinstance(settings, Settings):
         settings = settings_from_mapping(settings, require_auth=False)
 
-    with Sandbox(SandboxOptions(state_file=state_file)) as sandbox:
+    sandbox = Sandbox(SandboxOptions(state_file=state_file))
+    sandbox.start()
+    result = JobResult(sandbox=True)
+    try:
         job_log.info("sandbox: LinkedIn-compatible emulator listening on %s", sandbox.base_url)
         sandbox_settings = _settings_for_sandbox(settings, sandbox)
-        result = JobResult(sandbox=True)
         try:
             _run(sandbox_settings, rows, job_log, result, dry_run=False, payload_out=None, stop=stop, sink=None)
         finally:
             if result.segment_id:
                 result.segment_member_count = _sandbox_member_count(sandbox, result.segment_id)
             log_summary(result, job_log)
+    finally:
+        try:
+            sandbox.stop()
+        except OSError as error:
+            # The upload itself is done: a state file that cannot be written must not undo its report.
+            job_log.error("could not save the sandbox state to %s: %s", state_file, error.strerror)
     return result
 
 
@@ -375,8 +383,8 @@ def _log_start(settings: Settings, log: JobLog, *, dry_run: bool) -> None:
     )
 
 
-def _resolve_segment(sink: Sink, settings: Settings, log: JobLog) -> Segment:
-    segment = sink.resolve_segment(create=settings.mode == "add")
+def _resolve_segment(sink: Sink, settings: Settings, log: JobLog, stop: threading.Event) -> Segment:
+    segment = sink.resolve_segment(create=settings.mode == "add", stop=stop)
     if segment.status in UNUSABLE_SEGMENT_STATUSES:
         log.warning(
             "segment %s has destination status %s; LinkedIn does not serve it to campaigns in this status",

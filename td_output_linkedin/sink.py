@@ -58,8 +58,11 @@ class BatchResult:
 
 
 class Sink(Protocol):
-    def resolve_segment(self, *, create: bool) -> Segment:
-        """Finds the segment by exact name and type; creates it when missing and ``create`` is True."""
+    def resolve_segment(self, *, create: bool, stop: threading.Event | None = None) -> Segment:
+        """Finds the segment by exact name and type; creates it when missing and ``create`` is True.
+
+        Once ``stop`` is set, waits between retries end and ``JobInterrupted`` is raised.
+        """
 
     def upload(
         self, segment: Segment, batches: Iterable[Batch], stop: threading.Event | None = None

@@ -108,6 +108,9 @@ class ApiClient:
         self._clock = clock
         self._sleep = sleep
         self._closed = threading.Event()
+        # The job's stop event (SIGINT, SIGTERM), once the sink knows it: every wait wakes on it,
+        # including those of the token and segment calls, which have no halt of their own.
+        self.job_stop: threading.Event | None = None
         self._count_lock = threading.Lock()
         self.requests_sent = 0
 
@@ -191,8 +194,12 @@ class ApiClient:
             if self._sleep is not None:
                 self._sleep(seconds)
             else:
-                (halt or self._closed).wait(seconds)
-        if (halt is not None and halt.is_set()) or self._closed.is_set():
+                (halt or self.job_stop or self._closed).wait(seconds)
+        if (
+            (halt is not None and halt.is_set())
+            or (self.job_stop is not None and self.job_stop.is_set())
+            or self._closed.is_set()
+        ):
             raise Stopped()
 
     def close(self) -> None:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import NamedTuple
 
 from td_output_linkedin.config import Settings
-from td_output_linkedin.errors import LinkedInError, SegmentError
+from td_output_linkedin.errors import JobInterrupted, LinkedInError, SegmentError
 from td_output_linkedin.joblog import JobLog
 from td_output_linkedin.linkedin.auth import TokenGrant
 from td_output_linkedin.linkedin.client import (
@@ -27,6 +27,7 @@ from td_output_linkedin.linkedin.segments import (
     pick_segment,
     resolve_segment,
 )
+from td_output_linkedin.linkedin.retry import Stopped
 from td_output_linkedin.linkedin.upload import Uploader
 from td_output_linkedin.sink import Batch, BatchResult, Segment
 
@@ -90,9 +91,14 @@ class LinkedInSink:
         """HTTP requests made so far, to every endpoint including the token endpoint."""
         return self.client.requests_sent
 
-    def resolve_segment(self, *, create: bool) -> Segment:
-        self._announce_token()
-        segment = resolve_segment(self.client, self.settings, self.log, create=create)
+    def resolve_segment(self, *, create: bool, stop: threading.Event | None = None) -> Segment:
+        self.client.job_stop = stop
+        try:
+            self._announce_token()
+            segment = resolve_segment(self.client, self.settings, self.log, create=create, halt=stop)
+        except Stopped:
+            signal_name = getattr(stop, "signal_name", None) or "a stop request"
+            raise JobInterrupted(signal_name, getattr(stop, "exit_code", 130)) from None
         if segment.created:
             self._created_at[segment.id] = self._monotonic()
         return segment

@@ -96,11 +96,15 @@ class Uploader:
                             result = future.result()
                         except LinkedInError as error:
                             error.batch = batch  # type: ignore[attr-defined]
-                            if failure is not None:
+                            partial = getattr(error, "partial", None)
+                            if partial is not None:
+                                # A batch LinkedIn answered in part still counts what it applied.
+                                yield partial
+                            elif failure is not None:
                                 yield BatchResult(batch, sent=False, requests=0)
-                                continue
-                            failure = error
-                            halt_event.set()
+                            if failure is None:
+                                failure = error
+                                halt_event.set()
                             continue
                         yield result
             finally:
@@ -175,9 +179,14 @@ class Uploader:
             tally = Tally()
             try:
                 response = self._send_until_available(segment, retry_request, retry_batch, halt, tally)
+                retried = read_batch_response(retry_batch, response, tally.requests)
             except Stopped:
                 return result
-            retried = read_batch_response(retry_batch, response, tally.requests)
+            except LinkedInError as error:
+                # LinkedIn applied the rest of the batch: the error carries that result so that
+                # those elements are counted as accepted, and the resent ones as failed.
+                error.partial = result  # type: ignore[attr-defined]
+                raise
 
             # Map the retry's element indexes back onto the original batch.
             kept = [failure for failure in result.failures if not _is_transient_status(failure.status)]

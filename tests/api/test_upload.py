@@ -276,3 +276,27 @@ def test_transient_element_status_bounded(requests_mock, make_sink, token_endpoi
     assert result.accepted == 1
     assert [(failure.index, failure.status) for failure in result.failures] == [(1, 502)]
     assert result.batch.rows[1] == 2
+
+
+def test_failed_resend_keeps_accepted_elements(requests_mock, make_sink, token_endpoint):
+    settings = make_settings(max_attempts=2)
+    upload = requests_mock.post(
+        UPLOAD_URL,
+        [
+            {"json": statuses(201, 503, 400, 201)},
+            {"status_code": 503, "json": {"status": 503, "message": "unavailable"}},
+            {"status_code": 503, "json": {"status": 503, "message": "unavailable"}},
+        ],
+    )
+
+    results = []
+    with pytest.raises(LinkedInError) as caught:
+        for result in make_sink(settings).upload(EXISTING, [user_batch(6, 4, first_row=20)]):
+            results.append(result)
+
+    assert upload.call_count == 3
+    assert caught.value.batch.number == 6
+    [partial] = results
+    assert partial.sent is True
+    assert partial.accepted == 2
+    assert [(failure.index, failure.status) for failure in partial.failures] == [(1, 503), (2, 400)]

@@ -232,3 +232,14 @@ def test_headerless_csv_names_no_values(run_cli, tmp_path):
     for value in ("jane.doe", "Jane", "Doe"):
         assert value not in outcome.stderr
         assert value not in outcome.report["error"]
+
+
+@pytest.mark.parametrize(
+    ("option", "extra"),
+    [("--payload-out", ("--dry-run",)), ("--sandbox-state", ("--sandbox",))],
+)
+def test_unwritable_output_path_is_usage_error(run_cli, option, extra):
+    outcome = run_cli("run", "--config", USERS, "--input", CONTACTS, *extra, option, "/nonexistent/folder/file.json")
+    assert outcome.exit_code == 2
+    assert option in outcome.stderr
+    assert "internal error" not in outcome.stderr
