@@ -168,6 +168,8 @@ class Pipeline:
             else:
                 self._run_skip_mode(items, segment_resolver)
         finally:
+            # Removes the fingerprints' temporary file at once rather than at garbage collection.
+            self.deduplicator.close()
             gc.set_threshold(*thresholds)
             self.result.values_left_out = dict(self._left_out)
             self.log.finish_rejections()
@@ -192,6 +194,7 @@ class Pipeline:
                 pickle.dump(chunk, spool, protocol=pickle.HIGHEST_PROTOCOL)
             # The spool contains distinct members only, so the fingerprints (8 bytes a member) can go
             # before the upload starts.
+            self.deduplicator.close()
             self.deduplicator = Deduplicator()
             self._raise_if_interrupted()
             self._raise_if_input_failed()
