@@ -80,7 +80,8 @@ def _run(
         if _keys_vary_by_row(rows, settings.columns):
             columns = resolve_columns(header, settings.audience_type, require_identifier=False)
             if not columns.sources:
-                resolve_columns(header, settings.audience_type)  # raises MissingColumnsError naming them
+                # No accepted column at all: this raises MissingColumnsError, which lists the keys.
+                resolve_columns(header, settings.audience_type)
             build = _builder_per_key_set(header, columns, settings)
         else:
             columns = resolve_columns(header, settings.audience_type)

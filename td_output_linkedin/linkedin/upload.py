@@ -98,7 +98,7 @@ class Uploader:
                             error.batch = batch  # type: ignore[attr-defined]
                             partial = getattr(error, "partial", None)
                             if partial is not None:
-                                # A batch LinkedIn answered in part still counts what it applied.
+                                # LinkedIn applied part of this batch, and those elements still count.
                                 yield partial
                             elif failure is not None:
                                 yield BatchResult(batch, sent=False, requests=0)
@@ -141,8 +141,8 @@ class Uploader:
     ) -> BatchResult:
         """Send again the elements whose own status was 429 or 5xx, within the retry bounds.
 
-        Such a status inside an HTTP 200 says the element was not applied for a temporary reason,
-        unlike a 4xx, which says the element itself is invalid. ADD and REMOVE are idempotent, so
+        Such a status inside an HTTP 200 means the element was not applied for a temporary reason,
+        unlike a 4xx, which means the element itself is invalid. ADD and REMOVE are idempotent, so
         sending an element twice is harmless. Elements still failing after the last attempt keep
         their last status and are reported as failed, with their rows.
         """
