@@ -30,6 +30,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from .joblog import column_names_for_display
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -88,7 +90,7 @@ class MissingColumnsError(InputError):
                 f"{', '.join(self.accepted)}, or list the columns in the columns setting"
             )
         else:
-            found_text = ", ".join(self.found) if self.found else "(none)"
+            found_text = column_names_for_display(self.found)
             message = (
                 f"no identifying column for audience type {audience_type!r}: found columns {found_text}; "
                 f"include at least one of {', '.join(self.accepted)}"

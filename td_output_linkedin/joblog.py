@@ -8,6 +8,7 @@ reaches any handler, so a host's own handlers never see a token either.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import threading
 from collections.abc import Iterable
@@ -19,6 +20,30 @@ REDACTED = "[REDACTED]"
 # garble it and such values are not real credentials.
 MIN_SECRET_LENGTH = 6
 DEFAULT_MAX_REJECTION_LINES = 1000
+# Header names shown in messages: lower-case identifiers, as SQL engines name result columns.
+# A file without a header row puts its first row's values (names, addresses) where the header
+# should be, and those are personal data, so other names are only counted.
+# NOTE: a lower-case single-word value such as "alice" still passes; only the shape is checked.
+_COLUMN_NAME_SHAPE = re.compile(r"[a-z_][a-z0-9_]{0,63}")
+
+
+def column_names_for_display(names: Iterable[str]) -> str:
+    """Lists header names that look like column names, and counts the others without showing them."""
+    shown = []
+    hidden = 0
+    for name in names:
+        text = str(name).strip()
+        if _COLUMN_NAME_SHAPE.fullmatch(text):
+            shown.append(text)
+        else:
+            hidden += 1
+    if not hidden:
+        return ", ".join(shown) if shown else "(none)"
+    withheld = (
+        f"{hidden} {'name' if hidden == 1 else 'names'} not shown because they are not lower-case "
+        "identifiers and may be values (personal data) from a file without a header row"
+    )
+    return f"{', '.join(shown)} and {withheld}" if shown else withheld
 
 
 class Redactor:

@@ -20,7 +20,7 @@ from .columns import ColumnMap, resolve_columns
 from .config import AuthSettings, Settings, settings_from_mapping
 from .dryrun import DryRunSink
 from .errors import ConfigError, InputError, PluginError
-from .joblog import JobLog
+from .joblog import JobLog, column_names_for_display
 from .pipeline import Builder, JobResult, Pipeline, RowItem
 from .records import Rejection, make_builder
 from .sink import Segment, Sink
@@ -217,7 +217,8 @@ def log_summary(result: JobResult, log: JobLog) -> None:
         log.info("summary: segment %s now contains %d members", result.segment_id, result.segment_member_count)
     if result.values_left_out:
         listed = ", ".join(f"{column} {count}" for column, count in sorted(result.values_left_out.items()))
-        log.info("summary: optional values left out of elements (invalid, or apple_idfa which LinkedIn no longer accepts): %s", listed)
+        why = "invalid, or apple_idfa which LinkedIn no longer accepts" if "apple_idfa" in result.values_left_out else "invalid"
+        log.info("summary: optional values left out of elements (%s): %s", why, listed)
 
 
 # Steps of run().
@@ -346,12 +347,12 @@ def _chain_one(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
 
 def _warn_about_columns(columns: ColumnMap, log: JobLog) -> None:
     if columns.unknown:
-        log.warning("ignoring columns this audience type does not use: %s", ", ".join(columns.unknown))
+        log.warning("ignoring columns this audience type does not use: %s", column_names_for_display(columns.unknown))
     if columns.other_type:
         other = "companies" if columns.audience_type == "users" else "users"
         log.warning(
             "columns %s belong to audience_type %s and are ignored; check audience_type if they hold the data",
-            ", ".join(columns.other_type),
+            column_names_for_display(columns.other_type),
             other,
         )
     log.info("columns used: %s", ", ".join(f"{source} -> {name}" for name, source in columns.sources.items()))

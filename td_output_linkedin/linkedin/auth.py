@@ -232,9 +232,9 @@ def _request_token(
     if error_code == "invalid_grant":
         if grant == "refresh token":
             message = (
-                "LinkedIn rejected the connection's refresh token (invalid_grant): it has expired (a refresh "
-                "token lives 365 days from the member's consent) or was revoked; authorize the connection "
-                "again to obtain a new refresh token"
+                "LinkedIn rejected the refresh token (invalid_grant): it has expired (a refresh token lives "
+                "365 days from the member's consent) or was revoked; authorize the connection again to obtain "
+                "a new refresh token (td-output-linkedin connection create NAME, or a new auth.refresh_token)"
             )
         else:
             message = (

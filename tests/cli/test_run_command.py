@@ -243,3 +243,15 @@ def test_unwritable_output_path_is_usage_error(run_cli, option, extra):
     assert outcome.exit_code == 2
     assert option in outcome.stderr
     assert "internal error" not in outcome.stderr
+
+
+@pytest.mark.parametrize("first_row", ["Alice,Smith,US", "Acme Corp,acme.example,Austin"])
+def test_headerless_names_not_echoed(run_cli, tmp_path, first_row):
+    source = tmp_path / "no_header.csv"
+    source.write_text(f"{first_row}\nBob,Jones,FR\n", encoding="utf-8")
+    outcome = run_cli("run", "--config", USERS, "--input", str(source), "--dry-run")
+    assert outcome.exit_code == 1
+    assert "3 names not shown" in outcome.stderr
+    for value in first_row.split(","):
+        assert value not in outcome.stderr
+        assert value not in outcome.report["error"]
