@@ -222,6 +222,9 @@ def normalize_advertising_id(value: Any) -> str | Invalid | None:
 
     The all-zero id is what a device reports when its user opted out of tracking, so it is invalid.
     """
+    if value is None or value == "":
+        # Most rows leave the column empty; this skips the conversion for them.
+        return None
     text = to_identifier_text(value)
     if type(text) is not str:
         return text
