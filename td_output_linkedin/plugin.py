@@ -82,7 +82,7 @@ def _run(
             if not columns.sources:
                 # No accepted column at all: this raises MissingColumnsError, which lists the keys.
                 resolve_columns(header, settings.audience_type)
-            build = _builder_per_key_set(header, columns, settings)
+            build = _builder_per_key_set(header, columns, settings, job_log)
         else:
             columns = resolve_columns(header, settings.audience_type)
             build = make_builder(columns, settings.action)
@@ -295,13 +295,16 @@ def _keys_vary_by_row(rows: Iterable[Any], columns: Sequence[str] | None) -> boo
     return source_format in ("jsonl", "msgpack") or not hasattr(rows, "header")
 
 
-def _builder_per_key_set(header: Sequence[str], first: ColumnMap, settings: Settings) -> Builder:
+def _builder_per_key_set(header: Sequence[str], first: ColumnMap, settings: Settings, log: JobLog) -> Builder:
     """Builds members from map rows whose keys differ from the first row's.
 
     Exporters leave out keys whose value is null, so a later row can carry a column the first row
     lacked. Columns are resolved once for each distinct key tuple, and the builder for it is kept.
+    A column or an ignored key seen for the first time after row 1 is logged once.
     """
     builders: dict[tuple[str, ...], Builder] = {tuple(header): make_builder(first, settings.action)}
+    columns_seen = set(first.sources)
+    ignored_seen = set(first.unknown) | set(first.other_type)
 
     def build(row_number: int, row: Mapping[str, Any]) -> Any:
         keys = tuple(row)
@@ -315,7 +318,18 @@ def _builder_per_key_set(header: Sequence[str], first: ColumnMap, settings: Sett
             builder = make_builder(columns, settings.action)
             if len(builders) < MAX_KEY_SETS:
                 builders[keys] = builder
+            _log_new_keys(columns, row_number)
         return builder(row_number, row)
+
+    def _log_new_keys(columns: ColumnMap, row_number: int) -> None:
+        new_columns = [name for name in columns.sources if name not in columns_seen]
+        new_ignored = [name for name in (*columns.unknown, *columns.other_type) if name not in ignored_seen]
+        columns_seen.update(new_columns)
+        ignored_seen.update(new_ignored)
+        if new_columns:
+            log.info("columns first seen in row %d: %s", row_number, ", ".join(new_columns))
+        if new_ignored:
+            log.warning("ignoring keys first seen in row %d: %s", row_number, column_names_for_display(new_ignored))
 
     return build
 

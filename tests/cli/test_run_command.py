@@ -255,3 +255,17 @@ def test_headerless_names_not_echoed(run_cli, tmp_path, first_row):
     for value in first_row.split(","):
         assert value not in outcome.stderr
         assert value not in outcome.report["error"]
+
+
+def test_jsonl_later_keys_logged_once(run_cli, tmp_path):
+    source = tmp_path / "result.jsonl"
+    source.write_text(
+        '{"first_name": "Bo", "country": "us"}\n'
+        '{"email": "a@example.com", "shoe_size": 9}\n'
+        '{"email": "b@example.com", "shoe_size": 10}\n',
+        encoding="utf-8",
+    )
+    outcome = run_cli("run", "--config", USERS, "--input", str(source), "--dry-run")
+    assert outcome.exit_code == 0
+    assert outcome.stderr.count("columns first seen in row 2: email") == 1
+    assert outcome.stderr.count("ignoring keys first seen in row 2: shoe_size") == 1
