@@ -165,7 +165,15 @@ class RowSource:
         self._text = io.TextIOWrapper(self._binary, encoding="utf-8-sig", errors="surrogateescape", newline="")
         if delimiter == "\t":
             # td job:show and most tsv writers do not quote, so a quote character is plain text.
-            reader = csv.reader(self._text, delimiter="\t", quoting=csv.QUOTE_NONE, strict=True)
+            # Spreadsheet programs and pandas quote, and then the header row usually starts with a
+            # quote: such a file is read with csv quoting rules.
+            try:
+                first_line = self._text.readline()
+            except _STREAM_ERRORS as exc:
+                raise InputError(_stream_fault(exc)) from exc
+            lines = itertools.chain((first_line,), self._text)
+            quoting = csv.QUOTE_MINIMAL if first_line.startswith('"') else csv.QUOTE_NONE
+            reader = csv.reader(lines, delimiter="\t", quoting=quoting, strict=True)
         else:
             reader = csv.reader(self._text, strict=True)
 

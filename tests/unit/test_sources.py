@@ -561,3 +561,18 @@ def check_any_bytes(data: bytes, format: str, columns: list[str] | None = None) 
     except InputError as error:
         assert error.row == (numbers[-1] if numbers else 0) + 1
     assert numbers == list(range(1, len(numbers) + 1))
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # Quoted, as spreadsheet programs and pandas write tsv: quotes are syntax.
+        ('"email"\t"name"\n"a@example.com"\t"Bo ""B"" Lee"\n', {"email": "a@example.com", "name": 'Bo "B" Lee'}),
+        # Unquoted, as td job:show writes it: a quote is plain text.
+        ('email\tname\na@example.com\tAnn "A"\n', {"email": "a@example.com", "name": 'Ann "A"'}),
+    ],
+)
+def test_tsv_quoting_follows_header(tmp_path: Path, text: str, expected: dict) -> None:
+    path = tmp_path / "result.tsv"
+    path.write_text(text, encoding="utf-8")
+    assert read_all(open_source(path)) == [(1, expected)]
