@@ -46,7 +46,7 @@ class AuthSettings:
 
 @dataclass(frozen=True)
 class ApiSettings:
-    """Where and how the LinkedIn API is called."""
+    """Endpoints, API version, timeouts, concurrency, rate limits and retry bounds of LinkedIn calls."""
 
     base_url: str = DEFAULT_API_BASE_URL
     oauth_base_url: str = DEFAULT_OAUTH_BASE_URL

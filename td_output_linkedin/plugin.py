@@ -217,8 +217,8 @@ def log_summary(result: JobResult, log: JobLog) -> None:
         log.info("summary: segment %s now contains %d members", result.segment_id, result.segment_member_count)
     if result.values_left_out:
         listed = ", ".join(f"{column} {count}" for column, count in sorted(result.values_left_out.items()))
-        why = "invalid, or apple_idfa which LinkedIn no longer accepts" if "apple_idfa" in result.values_left_out else "invalid"
-        log.info("summary: optional values left out of elements (%s): %s", why, listed)
+        reason = "invalid, or apple_idfa which LinkedIn no longer accepts" if "apple_idfa" in result.values_left_out else "invalid"
+        log.info("summary: optional values left out of elements (%s): %s", reason, listed)
 
 
 # Steps of run().
