@@ -108,7 +108,7 @@ class ApiClient:
         self._clock = clock
         self._sleep = sleep
         self._closed = threading.Event()
-        # The job's stop event (SIGINT, SIGTERM), set by the sink when the job starts. Every wait wakes
+        # The job's stop event (SIGINT, SIGTERM), set by the sink when it resolves the segment. Every wait wakes
         # on it, including those of the token and segment calls, which have no halt of their own.
         self.job_stop: threading.Event | None = None
         self._count_lock = threading.Lock()
