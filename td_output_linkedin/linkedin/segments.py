@@ -15,7 +15,7 @@ import orjson
 from td_output_linkedin.config import Settings
 from td_output_linkedin.errors import LinkedInError, SegmentError
 from td_output_linkedin.joblog import JobLog
-from td_output_linkedin.linkedin.client import ApiClient, ApiRequest, json_body
+from td_output_linkedin.linkedin.client import ApiClient, ApiRequest, NotFoundError, json_body
 from td_output_linkedin.linkedin.retry import TransientError
 from td_output_linkedin.sink import Segment
 
@@ -56,7 +56,15 @@ def find_segments(client: ApiClient, settings: Settings, halt: threading.Event |
                 ("count", str(FINDER_PAGE_SIZE)),
             ),
         )
-        reply = client.send(request, halt=halt)
+        try:
+            reply = client.send(request, halt=halt)
+        except NotFoundError as error:
+            raise SegmentError(
+                f"ad account {settings.ad_account_id} was not found (HTTP 404 from the segment finder); check "
+                "ad_account_id: it is the number in urn:li:sponsoredAccount:N, shown in Campaign Manager",
+                status=error.status,
+                code=error.code,
+            ) from None
         elements, total = _finder_page(json_body(reply.response, description), description)
 
         for segment in elements:

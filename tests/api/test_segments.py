@@ -192,3 +192,13 @@ def test_unusable_status_warns(requests_mock, make_sink, token_endpoint, log_lin
     status_warnings = [line for line in log_lines.at("WARNING") if f"status {status}" in line]
     assert len(status_warnings) == (1 if warned else 0)
     assert any(f"id 8, type USER, status {status}" in line for line in log_lines.at("INFO"))
+
+
+def test_finder_404_names_ad_account(requests_mock, make_sink, token_endpoint):
+    requests_mock.get(SEGMENTS_URL, status_code=404, json={"status": 404, "message": "Not found"})
+
+    with pytest.raises(SegmentError) as caught:
+        make_sink().resolve_segment(create=True)
+
+    assert f"ad account {ACCOUNT_ID} was not found" in str(caught.value)
+    assert "check ad_account_id" in str(caught.value)
