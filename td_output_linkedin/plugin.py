@@ -10,6 +10,7 @@ The sink is LinkedIn, the bundled sandbox, or a dry run that sends nothing.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import threading
 import time
@@ -345,18 +346,11 @@ def _number_mappings(first: Mapping[str, Any], rest: Iterator[Any]) -> Iterator[
 
 def _number_sequences(first: Sequence[Any], rest: Iterator[Any], columns: list[str]) -> Iterator[RowItem]:
     width = len(columns)
-    number = 0
-    for row in _chain_one(first, rest):
-        number += 1
+    for number, row in enumerate(itertools.chain((first,), rest), start=1):
         if isinstance(row, Sequence) and not isinstance(row, (str, bytes)) and len(row) == width:
             yield number, dict(zip(columns, row))
         else:
             yield Rejection(number, None, f"row does not have the {width} values the columns setting names")
-
-
-def _chain_one(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
-    yield first
-    yield from rest
 
 
 def _warn_about_columns(columns: ColumnMap, log: JobLog) -> None:

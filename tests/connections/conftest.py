@@ -31,7 +31,7 @@ def store(connections_file: Path) -> ConnectionStore:
 
 @pytest.fixture
 def make_connection() -> Callable[..., Connection]:
-    """Build a connection created at NOW - 10 days whose tokens expire as the test says."""
+    """Build a connection created at NOW - 10 days whose tokens expire when the test specifies."""
 
     def make(name: str = "main", **overrides: Any) -> Connection:
         values: dict[str, Any] = {

@@ -1,4 +1,4 @@
-"""LinkedIn's failure modes, injected by the sandbox: the job either delivers every member or says what it did not."""
+"""LinkedIn's failure modes, injected by the sandbox: the job either delivers every member or reports what it did not deliver."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""SIGINT and SIGTERM during an upload: sending stops, the report says what was sent, no traceback."""
+"""SIGINT and SIGTERM during an upload: sending stops, the report counts what was sent, no traceback."""
 
 from __future__ import annotations
 

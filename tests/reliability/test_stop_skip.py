@@ -59,7 +59,7 @@ REJECTED_ROWS = (3, 700, 701, 1400, 5555, 9998)
 
 
 def first_occurrences(contacts: list[Contact], invalid_rows: set[int]) -> tuple[dict[str, int], list[int]]:
-    """Map each valid address's hash to the row that first holds it, and list the duplicate rows."""
+    """Map each valid address's hash to the row where it first appears, and list the duplicate rows."""
     first_row: dict[str, int] = {}
     duplicate_rows = []
     for number, contact in enumerate(contacts, start=1):
@@ -75,7 +75,7 @@ def first_occurrences(contacts: list[Contact], invalid_rows: set[int]) -> tuple[
 
 @pytest.fixture
 def rejecting_sandbox(start_sandbox, monkeypatch):
-    """A sandbox that answers 400 INVALID_VALUE for the elements whose hash is in the returned set."""
+    """A sandbox that returns 400 INVALID_VALUE for the elements whose hash is in the returned set."""
     rejected: set[str] = set()
 
     def check(element: object):
