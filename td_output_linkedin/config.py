@@ -73,6 +73,8 @@ class Settings:
     segment_description: str | None = None
     ignore_invalid_records: bool = False
     batch_size: int = MAX_BATCH_SIZE
+    # Processes that build members from csv and tsv rows; 0 means one per CPU.
+    worker_processes: int = 0
     columns: tuple[str, ...] | None = None
     auth: AuthSettings = field(default_factory=AuthSettings)
     api: ApiSettings = field(default_factory=ApiSettings)
@@ -558,6 +560,7 @@ def _build_settings(document: dict[str, Any]) -> Settings:
         segment_description=document.get("segment_description"),
         ignore_invalid_records=_boolean(document.get("ignore_invalid_records", False)),
         batch_size=int(document.get("batch_size", MAX_BATCH_SIZE)),
+        worker_processes=int(document.get("worker_processes", 0)),
         columns=tuple(columns) if columns is not None else None,
         auth=AuthSettings(
             client_id=auth.get("client_id"),

@@ -23,6 +23,7 @@ from typing import Any
 from .dedupe import Deduplicator
 from .errors import InputError, InvalidRecordsError, JobInterrupted
 from .joblog import JobLog
+from .parallel import BuiltChunk, ParallelBuilder
 from .records import Member, Rejection
 from .sink import Batch, BatchResult, Segment, Sink
 
@@ -154,7 +155,7 @@ class Pipeline:
 
     # Public entry point.
 
-    def run(self, items: Iterable[RowItem], segment_resolver: Callable[[], Segment]) -> JobResult:
+    def run(self, items: Iterable[RowItem] | ParallelBuilder, segment_resolver: Callable[[], Segment]) -> JobResult:
         """Validates and sends ``items``; the segment is resolved before the first upload.
 
         In stop mode the segment is resolved after validation, so a file with invalid rows fails
@@ -181,14 +182,14 @@ class Pipeline:
 
     # The two modes.
 
-    def _run_skip_mode(self, items: Iterable[RowItem], segment_resolver: Callable[[], Segment]) -> None:
+    def _run_skip_mode(self, items: Iterable[RowItem] | ParallelBuilder, segment_resolver: Callable[[], Segment]) -> None:
         segment = self._resolve(segment_resolver)
         self._upload(segment, self._batches(self._unique_chunks(items)))
         self._raise_if_interrupted()
         self._raise_if_input_failed()
         self._raise_if_linkedin_rejected()
 
-    def _run_stop_mode(self, items: Iterable[RowItem], segment_resolver: Callable[[], Segment]) -> None:
+    def _run_stop_mode(self, items: Iterable[RowItem] | ParallelBuilder, segment_resolver: Callable[[], Segment]) -> None:
         with tempfile.TemporaryFile(prefix="td-output-linkedin-", suffix=".spool") as spool:
             for chunk in self._unique_chunks(items):
                 pickle.dump(chunk, spool, protocol=pickle.HIGHEST_PROTOCOL)
@@ -217,8 +218,11 @@ class Pipeline:
 
     # Stages.
 
-    def _unique_chunks(self, items: Iterable[RowItem]) -> Iterator[MemberChunk]:
+    def _unique_chunks(self, items: Iterable[RowItem] | ParallelBuilder) -> Iterator[MemberChunk]:
         """Builds members from rows, logs rejections, and yields the distinct members chunk by chunk."""
+        if isinstance(items, ParallelBuilder):
+            yield from self._unique_built_chunks(items)
+            return
         result = self.result
         build = self.build
         reject = self._reject
@@ -247,6 +251,30 @@ class Pipeline:
                 yield self._drop_duplicates(members)
             if rows_in_chunk == 0 or self._input_error is not None:
                 return
+            self._maybe_log_progress()
+
+    def _unique_built_chunks(self, chunks: Iterable[BuiltChunk]) -> Iterator[MemberChunk]:
+        """Count, log and deduplicate chunks that worker processes built, like ``_unique_chunks``."""
+        result = self.result
+        iterator = iter(chunks)
+        while not self.stop.is_set():
+            try:
+                chunk = next(iterator, None)
+            except InputError as error:
+                self._input_error = error
+                return
+            if chunk is None:
+                return
+            result.rows_read += chunk.rows_read
+            for rejection in chunk.rejections:
+                self._reject(rejection)
+            if chunk.rows:
+                self._left_out.update(chunk.left_out)
+                is_new = self.deduplicator.first_occurrences(chunk.fingerprints)
+                rows = list(compress(chunk.rows, is_new))
+                result.members_valid += len(rows)
+                result.duplicates += len(chunk.rows) - len(rows)
+                yield rows, list(compress(chunk.elements, is_new))
             self._maybe_log_progress()
 
     def _drop_duplicates(self, members: list[Member]) -> MemberChunk:

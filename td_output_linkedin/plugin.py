@@ -22,6 +22,7 @@ from .config import AuthSettings, Settings, settings_from_mapping
 from .dryrun import DryRunSink
 from .errors import ConfigError, InputError, PluginError
 from .joblog import JobLog, column_names_for_display
+from .parallel import ParallelBuilder, parallel_chunks, worker_count
 from .pipeline import Builder, JobResult, Pipeline, RowItem
 from .records import Rejection, make_builder
 from .sink import Segment, Sink
@@ -71,6 +72,7 @@ def _run(
 ) -> JobResult:
     started = time.monotonic()
     own_sink = sink is None
+    parallel: ParallelBuilder | None = None
     try:
         settings, on_tokens = _prepare_settings(settings, job_log, require_auth=not dry_run and sink is None)
         result.mode = settings.mode
@@ -91,6 +93,11 @@ def _run(
 
         if sink is None:
             sink = _make_sink(settings, job_log, dry_run=dry_run, payload_out=payload_out, on_tokens=on_tokens)
+            # A host's own sink receives elements as dicts, so only the plugin's sinks take elements
+            # that worker processes encoded.
+            parallel = parallel_chunks(rows, build, worker_count(settings.worker_processes), job_log)
+            if parallel is not None:
+                items = parallel
         _log_start(settings, job_log, dry_run=dry_run)
 
         pipeline = Pipeline(
@@ -110,6 +117,8 @@ def _run(
         error.result = result  # type: ignore[attr-defined]
         raise
     finally:
+        if parallel is not None:
+            parallel.close()
         if sink is not None:
             # Every HTTP call counts, the token and segment calls included, not only the uploads.
             result.requests = max(result.requests, getattr(sink, "requests_sent", 0))
@@ -269,11 +278,12 @@ def _prepare_settings(
     return settings, on_tokens
 
 
-def _rows_with_numbers(rows: Iterable[Any], columns: Sequence[str] | None) -> tuple[list[str], Iterator[RowItem]]:
-    """Returns the header and an iterator of ``(row_number, mapping)`` or ``Rejection`` items."""
+def _rows_with_numbers(rows: Iterable[Any], columns: Sequence[str] | None) -> tuple[list[str], Iterable[RowItem]]:
+    """Returns the header and an iterable of ``(row_number, mapping)`` or ``Rejection`` items."""
     header = getattr(rows, "header", None)
     if header is not None:
-        return list(header), iter(rows)
+        # Not iterated yet, so that parallel_chunks can still take a csv or tsv source over.
+        return list(header), rows  # type: ignore[return-value]
 
     iterator = iter(rows)
     first = next(iterator, None)

@@ -21,7 +21,8 @@ import os
 import re
 import sys
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 import msgpack
@@ -108,6 +109,13 @@ class RowSource:
         self._text: io.TextIOWrapper | None = None
         self._pending: list[Item] = []
         self._first_row_read = False
+        # csv and tsv: what _open_delimited learned from the header, for take_delimited_rest.
+        self._fault_holder: _FaultHolder | None = None
+        self._delimiter = ","
+        self._quoting = csv.QUOTE_MINIMAL
+        self._trailing_empty = False
+        self._rows_before = 0
+        self._iteration_started = False
         try:
             self._binary = self._decompress_if_gzip(stream)
             if format in ("csv", "tsv"):
@@ -121,6 +129,7 @@ class RowSource:
             raise
 
     def __iter__(self) -> Iterator[Item]:
+        self._iteration_started = True
         if self._pending:
             pending, self._pending = self._pending, []
             return itertools.chain(pending, self._items)
@@ -162,7 +171,9 @@ class RowSource:
         """Read the header row and return the iterator of data rows."""
         # The limit is process-wide. It is set, not only raised, so that the bound always applies.
         csv.field_size_limit(MAX_ROW_SIZE)
-        self._text = io.TextIOWrapper(self._binary, encoding="utf-8-sig", errors="surrogateescape", newline="")
+        self._fault_holder = _FaultHolder(self._binary)
+        self._text = io.TextIOWrapper(self._fault_holder, encoding="utf-8-sig", errors="surrogateescape", newline="")
+        self._delimiter = delimiter
         if delimiter == "\t":
             # td job:show and most tsv writers do not quote, so a quote character is plain text.
             # Spreadsheet programs and pandas quote, and then the header row usually starts with a
@@ -172,10 +183,10 @@ class RowSource:
             except _STREAM_ERRORS as exc:
                 raise InputError(_stream_fault(exc)) from exc
             lines = itertools.chain((first_line,), self._text)
-            quoting = csv.QUOTE_MINIMAL if first_line.startswith('"') else csv.QUOTE_NONE
-            reader = csv.reader(lines, delimiter="\t", quoting=quoting, strict=True)
+            self._quoting = csv.QUOTE_MINIMAL if first_line.startswith('"') else csv.QUOTE_NONE
+            reader = self._csv_reader(lines)
         else:
-            reader = csv.reader(self._text, strict=True)
+            reader = self._csv_reader(self._text)
 
         try:
             first = next((values for values in reader if values), None)
@@ -190,17 +201,54 @@ class RowSource:
             self.header = list(self._columns)
             if first != self.header:
                 self._pending.append(_delimited_row(1, first, self.header, trailing_empty=False))
-                return self._delimited_rows(reader, 1, trailing_empty=False)
-            return self._delimited_rows(reader, 0, trailing_empty=False)
+                self._rows_before = 1
+                return self._delimited_rows(reader, 1)
+            return self._delimited_rows(reader, 0)
 
         # td job:show writes a tsv header with a tab after every name, data rows without one.
-        trailing_empty = len(first) > 1 and first[-1] == ""
-        self.header = first[:-1] if trailing_empty else first
-        return self._delimited_rows(reader, 0, trailing_empty=trailing_empty)
+        self._trailing_empty = len(first) > 1 and first[-1] == ""
+        self.header = first[:-1] if self._trailing_empty else first
+        return self._delimited_rows(reader, 0)
 
-    def _delimited_rows(self, reader: Any, number: int, *, trailing_empty: bool) -> Iterator[Item]:
+    def _csv_reader(self, lines: Iterable[str]) -> Any:
+        return csv.reader(lines, delimiter=self._delimiter, quoting=self._quoting, strict=True)
+
+    def take_delimited_rest(self) -> DelimitedRest | None:
+        """Hand the unread text of a csv or tsv source to a caller that parses it in parallel.
+
+        Returns None for other formats and once iteration has started. After this call the source
+        keeps a stream fault (a truncated gzip member, a read error) instead of raising it: the text
+        reads as ending there, and ``DelimitedRest.fault`` returns the error, so that the caller can
+        raise it after the complete rows before it, as iteration does.
+        """
+        if self._fault_holder is None or self._text is None or self._iteration_started:
+            return None
+        self._iteration_started = True
+        self._fault_holder.hold = True
+        return DelimitedRest(
+            source=self,
+            text=self._text,
+            pending=self._pending,
+            rows_before=self._rows_before,
+            quoting=self._quoting,
+            delimiter=self._delimiter,
+        )
+
+    def rows_from_lines(self, lines: Iterable[str], rows_before: int) -> Iterator[Item]:
+        """Parse ``lines`` as this source's data rows, numbering them after ``rows_before``.
+
+        ``lines`` must start at a row boundary, split as ``open(newline="")`` splits lines. A held
+        stream fault is raised again after the lines, as iteration raises it.
+        """
+        holder = self._fault_holder
+        if holder is not None:
+            holder.hold = False
+        return self._delimited_rows(self._csv_reader(lines), rows_before)
+
+    def _delimited_rows(self, reader: Any, number: int) -> Iterator[Item]:
         header = self.header
         width = len(header)
+        trailing_empty = self._trailing_empty
         try:
             while True:
                 try:
@@ -386,6 +434,70 @@ class RowSource:
                 return Rejection(number, None, f"has {len(item)} values but columns names {len(self._columns)}")
             return number, dict(zip(self._columns, item))
         return Rejection(number, None, f"is {_type_name(item)}, not {expected} or an array")
+
+
+@dataclass
+class DelimitedRest:
+    """The unread part of a csv or tsv source, after its header: see ``RowSource.take_delimited_rest``.
+
+    ``pending`` contains the items already parsed (a first row that was not the header), ``rows_before``
+    the number of rows before ``text``'s first line, and ``quoting`` the csv quoting rule
+    (``csv.QUOTE_NONE`` when a quote is plain text).
+    """
+
+    source: RowSource
+    text: io.TextIOWrapper
+    pending: list[Item]
+    rows_before: int
+    quoting: int
+    delimiter: str
+
+    @property
+    def fault(self) -> BaseException | None:
+        holder = self.source._fault_holder
+        return None if holder is None else holder.fault
+
+
+class _FaultHolder:
+    """A binary reader below the text layer of csv and tsv sources.
+
+    With ``hold`` set, a stream error ends the data instead of being raised and is kept in
+    ``fault``, so that no text decoded before the error is lost inside a ``read`` call.
+    """
+
+    def __init__(self, stream: BinaryIO):
+        self._stream = stream
+        self.hold = False
+        self.fault: BaseException | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def writable(self) -> bool:
+        return False
+
+    def seekable(self) -> bool:
+        return False
+
+    def flush(self) -> None:
+        pass
+
+    @property
+    def closed(self) -> bool:
+        return self._stream.closed
+
+    def read1(self, size: int = -1) -> bytes:
+        if self.fault is not None:
+            return b""
+        try:
+            return self._stream.read1(size)  # type: ignore[attr-defined,no-any-return]
+        except _STREAM_ERRORS as exc:
+            if not self.hold:
+                raise
+            self.fault = exc
+            return b""
+
+    read = read1
 
 
 class _CountingReader:

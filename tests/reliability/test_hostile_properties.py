@@ -125,7 +125,7 @@ def test_generated_msgpack_handled(first_email, items, tail):
 
 SETTINGS_KEYS = [
     "type", "ad_account_id", "audience_type", "segment_name", "segment_description", "mode",
-    "ignore_invalid_records", "connection", "auth", "api", "batch_size", "columns",
+    "ignore_invalid_records", "connection", "auth", "api", "batch_size", "worker_processes", "columns",
 ]
 API_KEYS = ["base_url", "oauth_base_url", "version", "timeout_seconds", "max_in_flight", "max_attempts", "verify"]
 

@@ -125,6 +125,7 @@ def test_minimal_settings_take_defaults() -> None:
     assert settings.mode == "add"
     assert settings.ignore_invalid_records is False
     assert settings.batch_size == 5000
+    assert settings.worker_processes == 0
     assert settings.columns is None
     assert settings.segment_description is None
     assert settings.auth.access_token == "access-token-value"
@@ -279,6 +280,8 @@ def test_mapping_not_modified() -> None:
         ({"batch_size": 0}, "batch_size: 0 is less than 1, the minimum"),
         ({"batch_size": "100"}, "batch_size: expected a whole number, found a string"),
         ({"batch_size": 2.5}, "batch_size: expected a whole number, found a number"),
+        ({"worker_processes": -1}, "worker_processes: -1 is less than 0, the minimum"),
+        ({"worker_processes": "all"}, "worker_processes: expected a whole number, found a string"),
         ({"ad_account_id": "abc"}, "ad_account_id: 'abc' is not valid; give the ad account's numeric id, such as 507404993, or urn:li:sponsoredAccount:507404993"),
         ({"ad_account_id": "urn:li:organization:5"}, "ad_account_id: 'urn:li:organization:5' is not valid; give the ad account's numeric id, such as 507404993, or urn:li:sponsoredAccount:507404993"),
         ({"ad_account_id": 5.5}, "ad_account_id: expected a string or a whole number, found a number"),
@@ -288,7 +291,7 @@ def test_mapping_not_modified() -> None:
         ({"columns": []}, "columns: must list at least 1 item"),
         ({"columns": ["email", "email"]}, "columns: lists the same name more than once; keep each once"),
         ({"columns": ["email", ""]}, "columns[1]: must not be empty"),
-        ({"verify_ssl": False}, "verify_ssl: unknown key; valid keys here are ad_account_id, api, audience_type, auth, batch_size, columns, connection, ignore_invalid_records, mode, segment_description, segment_name, type"),
+        ({"verify_ssl": False}, "verify_ssl: unknown key; valid keys here are ad_account_id, api, audience_type, auth, batch_size, columns, connection, ignore_invalid_records, mode, segment_description, segment_name, type, worker_processes"),
         ({"segment_nam": "x"}, "segment_nam: unknown key; did you mean segment_name?"),
         ({"api": {"verify": False}}, "api.verify: unknown key; did you mean api.version?"),
         ({"api": {"tls": False}}, "api.tls: unknown key; valid keys here are base_url, companies_requests_per_minute, max_attempts, max_in_flight, max_retry_wait_seconds, new_segment_not_found_timeout_seconds, new_segment_wait_seconds, oauth_base_url, source_platform, timeout_seconds, users_requests_per_minute, version"),

@@ -1,0 +1,342 @@
+"""Build the members of a csv or tsv input in worker processes.
+
+The job's process reads the text and cuts it into blocks at row boundaries. Each block goes to a
+worker process, which parses its rows and turns them into members and rejections with the job's
+builder. Results come back in input order, so row numbers, which of two duplicates is kept and the
+job log are the same as when one process reads the file.
+
+A block ends after a line feed with an even number of quotes before it, which is a row boundary
+in well-formed csv. A quote inside an unquoted cell breaks that rule, but such a block also
+contains a csv error. A worker that meets any csv error in its block sends no result for it, and
+the job's process then reads the rest of the input itself, exactly as it would without workers.
+The same happens when a worker process dies.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import signal
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from itertools import chain, islice
+from multiprocessing import get_context
+from typing import Any
+
+from .errors import InputError
+from .joblog import JobLog
+from .records import Member, Rejection
+from .sources import DelimitedRest, RowSource, _delimited_row
+
+# Characters of input text per block: about 2,500 rows of a typical contact export, a few
+# milliseconds of a worker's time, which is long enough that sending the block costs little.
+BLOCK_CHARS = 1 << 18
+# A row without a safe cut after this many characters (a quote left open) is read in one process.
+MAX_CARRY_CHARS = 16 << 20
+# Blocks handed out per worker before the job's process waits for the oldest: enough to keep
+# every worker busy, few enough to keep memory flat.
+BLOCKS_IN_FLIGHT_PER_WORKER = 3
+# Rows per chunk when the job's process builds members itself.
+CHUNK_ROWS = 4096
+# At most this many worker processes when worker_processes is 0 (one per CPU).
+MAX_AUTO_WORKERS = 8
+
+Builder = Callable[[int, Any], Member | Rejection]
+
+
+@dataclass
+class BuiltChunk:
+    """Members and rejections of consecutive input rows, in input order.
+
+    ``rows`` holds each member's input row number, and ``elements`` and ``fingerprints`` hold that
+    member's element and fingerprint, at the same index. ``left_out`` counts the
+    optional values that were left out of elements, by column.
+    """
+
+    rows_read: int = 0
+    rows: list[int] = field(default_factory=list)
+    elements: list[dict[str, Any]] = field(default_factory=list)
+    fingerprints: list[int] = field(default_factory=list)
+    left_out: Counter[str] = field(default_factory=Counter)
+    rejections: list[Rejection] = field(default_factory=list)
+
+    def add(self, outcome: Member | Rejection) -> None:
+        self.rows_read += 1
+        if outcome.__class__ is Member:
+            row, element, fingerprint, dropped = outcome
+            self.rows.append(row)
+            self.elements.append(element)
+            self.fingerprints.append(fingerprint)
+            if dropped:
+                self.left_out.update(dropped)
+        else:
+            self.rejections.append(outcome)  # type: ignore[arg-type]
+
+    def shift_rows(self, rows_before: int) -> None:
+        """Count row numbers from the input's start rather than from the block's."""
+        if rows_before:
+            self.rows = [row + rows_before for row in self.rows]
+            self.rejections = [Rejection(r.row + rows_before, r.column, r.reason) for r in self.rejections]
+
+
+def worker_count(setting: int) -> int:
+    """Worker processes for the ``worker_processes`` setting: 0 means one per CPU this process may use."""
+    if setting > 0:
+        return setting
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cpus = os.cpu_count() or 1
+    return min(cpus, MAX_AUTO_WORKERS)
+
+
+def parallel_chunks(source: Any, build: Builder, workers: int, log: JobLog) -> ParallelBuilder | None:
+    """Return the source's rows as ``BuiltChunk`` items built by ``workers`` processes.
+
+    Returns None, and leaves ``source`` untouched, when that does not apply: fewer than 2 workers,
+    an input that is not a csv or tsv ``RowSource``, or a source whose rows are already being read.
+    """
+    if workers < 2 or not isinstance(source, RowSource):
+        return None
+    rest = source.take_delimited_rest()
+    if rest is None:
+        return None
+    return ParallelBuilder(rest, build, workers, log)
+
+
+@dataclass
+class _Job:
+    """What a worker process needs to turn a block of text into a ``BuiltChunk``."""
+
+    build: Builder
+    header: list[str]
+    trailing_empty: bool
+    delimiter: str
+    quoting: int
+
+
+_job: _Job | None = None
+
+
+def _start_worker(job: _Job) -> None:
+    global _job
+    _job = job
+    # Ctrl-C reaches the whole process group; the job's process decides when its workers stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _build_block(text: str) -> BuiltChunk | None:
+    """Parse and build one block in a worker; None when the block holds a csv error."""
+    job = _job
+    assert job is not None
+    return build_block(text, job)
+
+
+def build_block(text: str, job: _Job) -> BuiltChunk | None:
+    build = job.build
+    header = job.header
+    width = len(header)
+    chunk = BuiltChunk()
+    add = chunk.add
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=job.delimiter, quoting=job.quoting, strict=True)
+    number = 0
+    try:
+        for values in reader:
+            if not values:
+                continue  # a blank line is not a row
+            number += 1
+            if len(values) == width:
+                add(build(number, dict(zip(header, values))))
+            else:
+                item = _delimited_row(number, values, header, trailing_empty=job.trailing_empty)
+                add(item if item.__class__ is Rejection else build(*item))
+    except csv.Error:
+        return None
+    return chunk
+
+
+class ParallelBuilder:
+    """An iterable of ``BuiltChunk``: the rows of a csv or tsv source after its header, in order.
+
+    Iteration raises ``InputError`` for a fault that ends the input, after the chunks of every row
+    before it. ``close`` stops the worker processes; iteration starts them only once the input
+    proves longer than one block.
+    """
+
+    def __init__(self, rest: DelimitedRest, build: Builder, workers: int, log: JobLog):
+        self.rest = rest
+        self.build = build
+        self.workers = workers
+        self.log = log
+        source = rest.source
+        self._job = _Job(
+            build=build,
+            header=list(source.header),
+            trailing_empty=source._trailing_empty,
+            delimiter=rest.delimiter,
+            quoting=rest.quoting,
+        )
+        self._executor: ProcessPoolExecutor | None = None
+        self._carry = ""
+        self._at_end = False
+
+    def __iter__(self) -> Iterator[BuiltChunk]:
+        return self._chunks()
+
+    def close(self) -> None:
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            # Blocks already running finish in milliseconds; waiting keeps no process behind.
+            executor.shutdown(wait=True, cancel_futures=True)
+
+    # Iteration.
+
+    def _chunks(self) -> Iterator[BuiltChunk]:
+        rest = self.rest
+        # Counts the pending rows too: they come before the text.
+        rows_before = rest.rows_before
+        if rest.pending:
+            yield self._build_here_once(rest.pending)
+
+        in_flight: deque[tuple[str, Future[BuiltChunk | None] | BuiltChunk | None | Exception]] = deque()
+        limit = BLOCKS_IN_FLIGHT_PER_WORKER * self.workers
+        try:
+            while True:
+                while not self._at_end and len(in_flight) < limit:
+                    block = self._next_block()
+                    if block is None:
+                        # A row longer than any block: the rest is read in this process.
+                        yield from self._read_here([text for text, _ in in_flight], rows_before)
+                        return
+                    if block:
+                        in_flight.append((block, self._submit(block)))
+                if not in_flight:
+                    break
+                text, pending = in_flight[0]
+                try:
+                    if isinstance(pending, BaseException):
+                        raise pending
+                    chunk = pending.result() if isinstance(pending, Future) else pending
+                except Exception as error:  # a worker process died, or the processes could not start
+                    self.log.warning(
+                        "worker processes stopped (%s); reading the rest of the input in the job's process",
+                        type(error).__name__,
+                    )
+                    chunk = None
+                if chunk is None:
+                    yield from self._read_here([text for text, _ in in_flight], rows_before)
+                    return
+                in_flight.popleft()
+                chunk.shift_rows(rows_before)
+                rows_before += chunk.rows_read
+                yield chunk
+
+            if rest.fault is not None:
+                # The complete rows of the text read before the fault, then the fault itself.
+                yield from self._read_here([], rows_before)
+        finally:
+            self.close()
+
+    def _submit(self, block: str) -> Future[BuiltChunk | None] | BuiltChunk | None | Exception:
+        """Hand ``block`` to a worker; the error instead when the pool cannot take it."""
+        if self._executor is None:
+            if self._at_end:
+                # The whole input is one block: starting processes would cost more than it saves.
+                return build_block(block, self._job)
+            self._executor = ProcessPoolExecutor(
+                self.workers, mp_context=get_context("fork"), initializer=_start_worker, initargs=(self._job,)
+            )
+        try:
+            return self._executor.submit(_build_block, block)
+        except Exception as error:  # BrokenProcessPool once a worker has died, OSError from fork
+            return error
+
+    def _next_block(self) -> str | None:
+        """The next block of whole rows, "" at the end of the input, None when no row boundary is found."""
+        text = self.rest.text
+        quoting = self.rest.quoting
+        while True:
+            piece = text.read(BLOCK_CHARS)
+            data = self._carry + piece if self._carry else piece
+            if len(piece) < BLOCK_CHARS:
+                # read() returns fewer characters than asked only at the end of the input.
+                self._at_end = True
+                if self.rest.fault is not None:
+                    # Kept for _read_here, which reads it in this process and then raises the fault.
+                    self._carry = data
+                    return ""
+                self._carry = ""
+                return data
+            cut = _row_boundary(data, quoting)
+            if cut > 0:
+                self._carry = data[cut:]
+                return data[:cut]
+            if len(data) > MAX_CARRY_CHARS:
+                self._carry = data
+                return None
+            self._carry = data
+
+    def _read_here(self, texts: list[str], rows_before: int) -> Iterator[BuiltChunk]:
+        """Read ``texts``, the carried text and the rest of the input in this process."""
+        self.close()
+        lines = chain(chain.from_iterable(io.StringIO(text, newline="") for text in texts), self._tail_lines())
+        yield from self._build_here(self.rest.source.rows_from_lines(lines, rows_before))
+
+    def _tail_lines(self) -> Iterator[str]:
+        carry, self._carry = self._carry, ""
+        fault = self.rest.fault
+        lines = io.StringIO(carry, newline="").readlines()
+        if fault is not None:
+            # Reading in one process, the text after the last line end is lost with the fault.
+            if lines and not lines[-1].endswith("\n"):
+                lines.pop()
+            yield from lines
+            raise fault
+        if lines and not lines[-1].endswith("\n"):
+            # The carried text ends inside a line, or after a carriage return that may start "\r\n".
+            lines[-1:] = io.StringIO(lines[-1] + self.rest.text.readline(), newline="").readlines()
+        yield from lines
+        yield from self.rest.text
+
+    def _build_here(self, items: Iterable[Any]) -> Iterator[BuiltChunk]:
+        iterator = iter(items)
+        while True:
+            chunk = BuiltChunk()
+            try:
+                for item in islice(iterator, CHUNK_ROWS):
+                    chunk.add(item if item.__class__ is Rejection else self.build(item[0], item[1]))
+            except InputError:
+                yield chunk
+                raise
+            if chunk.rows_read == 0:
+                return
+            yield chunk
+
+    def _build_here_once(self, items: Iterable[Any]) -> BuiltChunk:
+        chunk = BuiltChunk()
+        for item in items:
+            chunk.add(item if item.__class__ is Rejection else self.build(item[0], item[1]))
+        return chunk
+
+
+def _row_boundary(data: str, quoting: int) -> int:
+    """The index after the last line feed of ``data`` that ends a row, or -1.
+
+    Outside quoting rules every line feed ends a row. Otherwise a line feed ends a row when an even
+    number of quotes precedes it, because quotes come in pairs in well-formed csv.
+    """
+    end = data.rfind("\n")
+    if end < 0 or quoting == csv.QUOTE_NONE:
+        return end + 1 if end >= 0 else -1
+    odd = data.count('"', 0, end + 1) & 1
+    while odd:
+        previous = data.rfind("\n", 0, end)
+        if previous < 0:
+            return -1
+        odd ^= data.count('"', previous + 1, end + 1) & 1
+        end = previous
+    return end + 1
