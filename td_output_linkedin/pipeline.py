@@ -20,6 +20,8 @@ from itertools import chain, compress, islice
 from operator import itemgetter
 from typing import Any
 
+import orjson
+
 from .dedupe import Deduplicator
 from .errors import InputError, InvalidRecordsError, JobInterrupted
 from .joblog import JobLog
@@ -36,8 +38,9 @@ CHUNK_ROWS = 4096
 
 RowItem = tuple[int, Mapping[str, Any]] | Rejection
 Builder = Callable[[int, Mapping[str, Any]], Member | Rejection]
-# Input row numbers and elements of the distinct members of one chunk, at the same index.
-MemberChunk = tuple[list[int], list[dict[str, Any]]]
+# Input row numbers and elements of the distinct members of one chunk, at the same index. An
+# element is a dict, or its JSON text when parallel.py built it.
+MemberChunk = tuple[list[int], list[dict[str, Any]] | list[bytes]]
 
 # The cyclic garbage collector's generation-0 threshold during a job (Python's default is 700).
 # Rows make only acyclic objects that reference counting frees, but the members waiting in a chunk
@@ -303,8 +306,11 @@ class Pipeline:
         if elements and not self.stop.is_set():
             yield self._new_batch(rows, elements)
 
-    def _new_batch(self, rows: list[int], elements: list[dict[str, Any]]) -> Batch:
+    def _new_batch(self, rows: list[int], elements: list[Any]) -> Batch:
         self._batch_number += 1
+        if elements and elements[0].__class__ is bytes:
+            # JSON text built by parallel.py: orjson writes a Fragment into a request body as it is.
+            elements = list(map(orjson.Fragment, elements))
         return Batch(number=self._batch_number, rows=rows, elements=elements)
 
     def _read_spool(self, spool: Any) -> Iterator[MemberChunk]:

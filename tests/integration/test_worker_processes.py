@@ -104,7 +104,8 @@ def test_workers_fill_the_sandbox_segment(tmp_path: Path, pools: list[Any]) -> N
     write_contacts(path, invalid=False)
     expected = {hashlib.sha256(f"person.{n - 1 if n % 10 == 9 else n}@example.com".encode()).hexdigest() for n in range(ROWS)}
 
-    with Sandbox(SandboxOptions(users_requests_per_minute=100_000)) as sandbox:
+    # Some elements fail for a temporary reason, so that resent subsets of batches are covered too.
+    with Sandbox(SandboxOptions(users_requests_per_minute=100_000, element_fault_rate=0.02, seed=5)) as sandbox:
         credentials = sandbox.authorize()
         settings = {
             "ad_account_id": "5001",
@@ -121,6 +122,7 @@ def test_workers_fill_the_sandbox_segment(tmp_path: Path, pools: list[Any]) -> N
                 "oauth_base_url": sandbox.base_url,
                 "new_segment_wait_seconds": 0,
                 "users_requests_per_minute": 100_000,
+                "max_attempts": 10,
             },
         }
         with open_source(path) as source:
@@ -129,5 +131,6 @@ def test_workers_fill_the_sandbox_segment(tmp_path: Path, pools: list[Any]) -> N
 
     stored = {user_id["idValue"] for member in members for user_id in member["userIds"]}
     assert len(pools) == 1
+    assert result.elements_failed == 0
     assert result.elements_accepted == len(expected) == result.members_valid
     assert stored == expected

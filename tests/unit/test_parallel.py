@@ -16,6 +16,7 @@ import signal
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -285,7 +286,7 @@ def test_members_keep_the_builder_outcome() -> None:
     chunk.add(outcome)
 
     assert chunk.rows == [1]
-    assert chunk.elements == [outcome.element]
+    assert chunk.elements == [orjson.dumps(outcome.element)]
     assert chunk.fingerprints == [outcome.fingerprint]
 
 
