@@ -140,30 +140,27 @@ class SegmentsApi:
             raise ApiError(400, elements, "INVALID_VALUE")
 
         check = MEMBER_CHECKS[members]
-        statuses: list[dict[str, object]] = []
+        may_fault = self._options.element_fault_rate > 0
+        statuses: list[dict[str, object]] = [CREATED] * len(elements)
         accepted: list[Accepted] = []
         for index, element in enumerate(elements):
             result = check(element)
             if isinstance(result, str):
                 error = {"status": 400, "code": "INVALID_VALUE", "message": f"elements[{index}]: {result}"}
-                statuses.append({"status": 400, "error": error})
-            elif self._element_fault():
+                statuses[index] = {"status": 400, "error": error}
+            elif may_fault and self._element_fault():
                 error = {"status": 500, "code": "INTERNAL_SERVER_ERROR", "message": f"elements[{index}]: try again"}
-                statuses.append({"status": 500, "error": error})
+                statuses[index] = {"status": 500, "error": error}
             else:
                 accepted.append(result)
-                statuses.append(CREATED)
         self._state.apply(segment, accepted)
         return json_response(200, {"elements": statuses})
 
     # --- helpers
 
     def _element_fault(self) -> bool:
-        rate = self._options.element_fault_rate
-        if not rate:
-            return False
         with self._element_faults_lock:
-            return self._element_faults.random() < rate
+            return self._element_faults.random() < self._options.element_fault_rate
 
     def _segment(self, raw_id: str) -> Segment:
         if not raw_id.isascii() or not raw_id.isdigit():

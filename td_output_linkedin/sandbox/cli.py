@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import signal
@@ -23,6 +24,12 @@ from td_output_linkedin.sandbox.server import Sandbox
 
 EXIT_OK = 0
 EXIT_USAGE = 2
+
+# The cyclic garbage collector's generation-0 threshold while the command serves (Python's default
+# is 700). A batch of 5,000 users parses into about 15,000 containers that live until the response
+# is sent, so default collections would traverse them again and again, which cost 15 to 35% of the
+# sandbox's CPU on member uploads. Requests make no reference cycles that need collecting sooner.
+GC_THRESHOLD = 50_000
 
 
 def add_sandbox_arguments(parser: argparse.ArgumentParser) -> None:
@@ -81,6 +88,16 @@ def run_sandbox_command(args: argparse.Namespace) -> int:
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
 
+    thresholds = gc.get_threshold()
+    gc.set_threshold(max(thresholds[0], GC_THRESHOLD), *thresholds[1:])
+    try:
+        return _serve(args, options)
+    finally:
+        gc.set_threshold(*thresholds)
+
+
+def _serve(args: argparse.Namespace, options: SandboxOptions) -> int:
+    """Start the sandbox, print its connection settings and serve until SIGINT or SIGTERM."""
     try:
         sandbox = Sandbox(options)
         base_url = sandbox.start()

@@ -12,6 +12,7 @@ import secrets
 import threading
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
+from operator import itemgetter
 from typing import Any, Callable
 
 from td_output_linkedin.sandbox.validation import Accepted, check_company, check_user, user_ids_of
@@ -198,15 +199,21 @@ class SandboxState:
 
     def apply(self, segment: Segment, accepted: list[Accepted]) -> None:
         """Add or remove members; both are idempotent."""
+        actions = list(map(itemgetter(0), accepted))
+        adds = actions.count("ADD")
         with self.lock:
-            members = segment.members
-            for action, key, attributes in accepted:
-                if not self.store_members:
-                    segment.counted_members += 1 if action == "ADD" else -1
-                elif action == "ADD":
-                    members[key] = attributes
-                else:
-                    members.pop(key, None)
+            if not self.store_members:
+                segment.counted_members += adds - (len(actions) - adds)
+            elif adds == len(actions):
+                # One update applies the ADDs in element order, as the loop below would, at C speed.
+                segment.members.update(map(itemgetter(1, 2), accepted))
+            else:
+                members = segment.members
+                for action, key, attributes in accepted:
+                    if action == "ADD":
+                        members[key] = attributes
+                    else:
+                        members.pop(key, None)
             segment.last_modified = self.clock()
 
     # --- bookkeeping
@@ -296,5 +303,6 @@ def _loaded_segment(saved: dict[str, Any]) -> Segment:
         accepted = check({"action": "ADD", **element})
         if isinstance(accepted, str):
             raise ValueError(f"segment {segment.id}, saved member {index}: {accepted}")
-        segment.members[accepted.key] = accepted.attributes
+        _, key, attributes = accepted
+        segment.members[key] = attributes
     return segment

@@ -9,7 +9,7 @@ and .../create-and-manage-segment-companies; limits marked NOTE are published on
 from __future__ import annotations
 
 import re
-from typing import Any, NamedTuple, cast
+from typing import Any, TypeAlias, cast
 
 import orjson
 
@@ -25,14 +25,16 @@ SEGMENT_FIELDS = frozenset(
     {"name", "account", "type", "sourcePlatform", "sourceSegmentId", "description", "destinations"}
 )
 
-# idType -> (tag byte in a member key, pattern, byte length). Members are keyed by the raw bytes of
-# their ids, so a million SHA-256 members cost about 33 bytes of key each instead of a 64-character str.
-USER_ID_TYPES: dict[str, tuple[bytes, re.Pattern[str], int]] = {
-    "SHA256_EMAIL": (b"\x01", re.compile(r"[0-9a-f]{64}"), 32),
-    "SHA512_EMAIL": (b"\x02", re.compile(r"[0-9a-f]{128}"), 64),
-    "GOOGLE_AID": (b"\x03", re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"), 16),
+# idType -> (tag byte in a member key, byte length). Members are keyed by the raw bytes of their ids,
+# so a million SHA-256 members cost about 33 bytes of key each instead of a 64-character str.
+# An idValue is valid when it is the canonical text of its bytes (``_id_text``): lowercase hexadecimal
+# digits, and for GOOGLE_AID the dashed UUID form.
+USER_ID_TYPES: dict[str, tuple[bytes, int]] = {
+    "SHA256_EMAIL": (b"\x01", 32),
+    "SHA512_EMAIL": (b"\x02", 64),
+    "GOOGLE_AID": (b"\x03", 16),
 }
-ID_TYPE_BY_TAG = {tag: (name, length) for name, (tag, _, length) in USER_ID_TYPES.items()}
+ID_TYPE_BY_TAG = {tag: (name, length) for name, (tag, length) in USER_ID_TYPES.items()}
 ID_RULE_TEXT = {
     "SHA256_EMAIL": "64 lowercase hexadecimal digits",
     "SHA512_EMAIL": "128 lowercase hexadecimal digits",
@@ -41,6 +43,11 @@ ID_RULE_TEXT = {
 # LinkedIn removed APPLE_IDFA from the idType table in 2025 (reported by Adobe's LinkedIn connector docs).
 RETIRED_ID_TYPES = frozenset({"APPLE_IDFA"})
 NAME_ONLY_TAG = b"\x00"
+NOT_AN_OBJECT = "the element must be a JSON object"
+USER_ID_FIELDS = frozenset({"idType", "idValue"})
+COUNTRY_RULE_TEXT = "country must be an ISO 3166-1 alpha-2 code in upper case, such as US"
+# Default of ``dict.get`` that tells a missing field from a JSON null, which is present and invalid.
+_ABSENT = object()
 
 # NOTE: these lengths come from partner docs (Tealium, HCL), not from LinkedIn's own pages.
 USER_TEXT_LIMITS = {"firstName": 35, "lastName": 35, "title": 50, "company": 50}
@@ -76,12 +83,9 @@ ORGANIZATION_URN = re.compile(r"urn:li:organization:[1-9][0-9]{0,18}")
 COMPANY_PAGE_URL = re.compile(r"https?://(?:[a-z]{2,3}\.)?linkedin\.com/company/[^/?#\s]+/?", re.IGNORECASE)
 
 
-class Accepted(NamedTuple):
-    """A valid element: its action, the key that identifies the member, and what is kept about it."""
-
-    action: str
-    key: bytes
-    attributes: dict[str, Any] | None
+# A valid element: (action, the key that identifies the member, what is kept about it or None).
+# A plain tuple, because building a NamedTuple costs a Python-level call for every element of a batch.
+Accepted: TypeAlias = tuple[str, bytes, dict[str, Any] | None]
 
 
 def account_id_of(urn: object) -> str | None:
@@ -147,56 +151,61 @@ def check_batch(body: object, max_elements: int) -> list[Any] | str:
 
 def check_user(element: object) -> Accepted | str:
     """Check one element of ``/dmpSegments/{id}/users``."""
-    problem = _element_problem(element, USER_FIELDS)
+    if not isinstance(element, dict):
+        return NOT_AN_OBJECT
+    problem = _fields_problem(element, USER_FIELDS)
     if problem:
         return problem
-    element = cast(dict[str, Any], element)
-    action = element["action"]
 
-    attributes: dict[str, Any] | None = None
+    # The rules run in a fixed order (text fields, country, userIds), so an element that breaks several
+    # always gets the same message.
+    attributes: dict[str, Any] = {}
     for name, limit in USER_TEXT_LIMITS.items():
-        if name in element:
-            problem = _text_problem(name, element[name], limit)
-            if problem:
-                return problem
-            attributes = attributes or {}
-            attributes[name] = element[name]
-    if "country" in element:
-        problem = _country_problem(element["country"])
-        if problem:
-            return problem
-        attributes = attributes or {}
-        attributes["country"] = element["country"]
+        value = element.get(name, _ABSENT)
+        if value is _ABSENT:
+            continue
+        if not (isinstance(value, str) and 0 < len(value) <= limit):
+            return cast(str, _text_problem(name, value, limit))
+        attributes[name] = value
+    country = element.get("country", _ABSENT)
+    if country is not _ABSENT:
+        if not (isinstance(country, str) and country in ISO_COUNTRY_CODES):
+            return COUNTRY_RULE_TEXT
+        attributes["country"] = country
 
-    key = _user_ids_key(element.get("userIds", []))
+    user_ids = element.get("userIds", [])
+    if isinstance(user_ids, list) and len(user_ids) == 1:
+        # Most elements carry one id, and a set of one piece would sort and join to the piece itself.
+        key = _user_id_piece(0, user_ids[0])
+    else:
+        key = _user_ids_key(user_ids)
     if isinstance(key, str):
         return key
     if not key:
-        if attributes is None or "firstName" not in attributes or "lastName" not in attributes:
+        if "firstName" not in attributes or "lastName" not in attributes:
             return "userIds may be empty only when both firstName and lastName are given"
         key = NAME_ONLY_TAG + orjson.dumps(attributes, option=orjson.OPT_SORT_KEYS)
-    return Accepted(action, key, attributes)
+    return element["action"], key, attributes or None
 
 
 def check_company(element: object) -> Accepted | str:
     """Check one element of ``/dmpSegments/{id}/companies``."""
-    problem = _element_problem(element, COMPANY_FIELDS)
+    if not isinstance(element, dict):
+        return NOT_AN_OBJECT
+    problem = _fields_problem(element, COMPANY_FIELDS)
     if problem:
         return problem
-    element = cast(dict[str, Any], element)
-    action = element["action"]
 
     for name, limit in COMPANY_TEXT_LIMITS.items():
-        if name in element:
-            problem = _text_problem(name, element[name], limit)
-            if problem:
-                return problem
+        value = element.get(name, _ABSENT)
+        if value is not _ABSENT and not (isinstance(value, str) and 0 < len(value) <= limit):
+            return cast(str, _text_problem(name, value, limit))
     for name in ("companyWebsiteDomain", "companyEmailDomain"):
-        if name in element and (not isinstance(element[name], str) or not DOMAIN.fullmatch(element[name])):
+        value = element.get(name, _ABSENT)
+        if value is not _ABSENT and not (isinstance(value, str) and DOMAIN.fullmatch(value)):
             return f"{name} must be a domain such as example.com, without scheme or path"
-    if "organizationUrn" in element and (
-        not isinstance(element["organizationUrn"], str) or not ORGANIZATION_URN.fullmatch(element["organizationUrn"])
-    ):
+    urn = element.get("organizationUrn", _ABSENT)
+    if urn is not _ABSENT and not (isinstance(urn, str) and ORGANIZATION_URN.fullmatch(urn)):
         return "organizationUrn must be urn:li:organization:{id} with a numeric id"
     if "companyPageUrl" in element and not COMPANY_PAGE_URL.fullmatch(element["companyPageUrl"]):
         return "companyPageUrl must be a LinkedIn company page URL such as https://www.linkedin.com/company/name"
@@ -204,16 +213,16 @@ def check_company(element: object) -> Accepted | str:
         problem = _industries_problem(element["industries"])
         if problem:
             return problem
-    if "country" in element:
-        problem = _country_problem(element["country"])
-        if problem:
-            return problem
+    country = element.get("country", _ABSENT)
+    if country is not _ABSENT and not (isinstance(country, str) and country in ISO_COUNTRY_CODES):
+        return COUNTRY_RULE_TEXT
 
     identity = [element.get(name) for name in COMPANY_IDENTIFYING_FIELDS]
-    if all(value is None for value in identity):
+    if identity.count(None) == len(identity):
         return "at least one of " + ", ".join(COMPANY_IDENTIFYING_FIELDS) + " is required"
-    attributes = {name: value for name, value in element.items() if name != "action"}
-    return Accepted(action, orjson.dumps(identity), attributes)
+    attributes = element.copy()
+    del attributes["action"]
+    return element["action"], orjson.dumps(identity), attributes
 
 
 def user_ids_of(key: bytes) -> list[dict[str, str]]:
@@ -224,17 +233,13 @@ def user_ids_of(key: bytes) -> list[dict[str, str]]:
     position = 0
     while position < len(key):
         id_type, length = ID_TYPE_BY_TAG[key[position : position + 1]]
-        raw = key[position + 1 : position + 1 + length].hex()
-        if id_type == "GOOGLE_AID":
-            raw = f"{raw[:8]}-{raw[8:12]}-{raw[12:16]}-{raw[16:20]}-{raw[20:]}"
-        user_ids.append({"idType": id_type, "idValue": raw})
+        raw = key[position + 1 : position + 1 + length]
+        user_ids.append({"idType": id_type, "idValue": _id_text(id_type, raw)})
         position += 1 + length
     return user_ids
 
 
-def _element_problem(element: object, fields: frozenset[str]) -> str | None:
-    if not isinstance(element, dict):
-        return "the element must be a JSON object"
+def _fields_problem(element: dict[str, Any], fields: frozenset[str]) -> str | None:
     if not element.keys() <= fields:
         return f"unknown field {_field_name(sorted(element.keys() - fields)[0])}"
     if element.get("action") not in ACTIONS:
@@ -247,23 +252,47 @@ def _user_ids_key(user_ids: object) -> bytes | str:
         return "userIds must be an array"
     pieces = set()
     for index, user_id in enumerate(user_ids):
-        if not isinstance(user_id, dict) or user_id.keys() != {"idType", "idValue"}:
-            return f"userIds[{index}] must be an object with exactly idType and idValue"
-        id_type = user_id["idType"]
-        rule = USER_ID_TYPES.get(id_type) if isinstance(id_type, str) else None
-        if rule is None:
-            if id_type in RETIRED_ID_TYPES:
-                return f"userIds[{index}].idType {id_type} is no longer accepted"
-            return f"userIds[{index}].idType must be one of {', '.join(USER_ID_TYPES)}"
-        tag, pattern, _ = rule
-        value = user_id["idValue"]
-        if not isinstance(value, str) or not pattern.fullmatch(value):
-            return f"userIds[{index}].idValue of type {id_type} must be {ID_RULE_TEXT[id_type]}"
-        pieces.add(tag + bytes.fromhex(value.replace("-", "")))
+        piece = _user_id_piece(index, user_id)
+        if isinstance(piece, str):
+            return piece
+        pieces.add(piece)
     return b"".join(sorted(pieces))
 
 
+def _user_id_piece(index: int, user_id: object) -> bytes | str:
+    """Return the tag and raw bytes of ``userIds[index]``, or the rule it breaks."""
+    if not isinstance(user_id, dict) or user_id.keys() != USER_ID_FIELDS:
+        return f"userIds[{index}] must be an object with exactly idType and idValue"
+    id_type = user_id["idType"]
+    rule = USER_ID_TYPES.get(id_type) if isinstance(id_type, str) else None
+    if rule is None:
+        if id_type in RETIRED_ID_TYPES:
+            return f"userIds[{index}].idType {id_type} is no longer accepted"
+        return f"userIds[{index}].idType must be one of {', '.join(USER_ID_TYPES)}"
+    tag, length = rule
+    value = user_id["idValue"]
+    if isinstance(value, str):
+        try:
+            raw = bytes.fromhex(value.replace("-", "") if id_type == "GOOGLE_AID" else value)
+        except ValueError:
+            raw = b""
+        # fromhex also accepts upper case and whitespace, so the value must be the canonical text of
+        # its bytes. This round trip costs about half of what a regex match would.
+        if len(raw) == length and _id_text(id_type, raw) == value:
+            return tag + raw
+    return f"userIds[{index}].idValue of type {id_type} must be {ID_RULE_TEXT[id_type]}"
+
+
+def _id_text(id_type: str, raw: bytes) -> str:
+    digits = raw.hex()
+    if id_type == "GOOGLE_AID":
+        return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
+    return digits
+
+
 def _text_problem(name: str, value: object, limit: int) -> str | None:
+    # Callers test ``isinstance(value, str) and 0 < len(value) <= limit`` inline and call this only to
+    # word a failure, which saves a call for each valid field of thousands of elements.
     if not isinstance(value, str):
         return f"{name} must be a string"
     if value == "":
@@ -273,19 +302,12 @@ def _text_problem(name: str, value: object, limit: int) -> str | None:
     return None
 
 
-def _country_problem(value: object) -> str | None:
-    if not isinstance(value, str) or value not in ISO_COUNTRY_CODES:
-        return "country must be an ISO 3166-1 alpha-2 code in upper case, such as US"
-    return None
-
-
 def _industries_problem(value: object) -> str | None:
     if not isinstance(value, list) or not 1 <= len(value) <= MAX_INDUSTRIES:
         return f"industries must be an array of 1 to {MAX_INDUSTRIES} strings"
     for index, industry in enumerate(value):
-        problem = _text_problem(f"industries[{index}]", industry, MAX_INDUSTRY_LENGTH)
-        if problem:
-            return problem
+        if not (isinstance(industry, str) and 0 < len(industry) <= MAX_INDUSTRY_LENGTH):
+            return _text_problem(f"industries[{index}]", industry, MAX_INDUSTRY_LENGTH)
     return None
 
 
