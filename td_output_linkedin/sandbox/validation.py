@@ -9,7 +9,7 @@ and .../create-and-manage-segment-companies; limits marked NOTE are published on
 from __future__ import annotations
 
 import re
-from typing import Any, TypeAlias, cast
+from typing import Any, TypeAlias
 
 import orjson
 
@@ -46,7 +46,7 @@ NAME_ONLY_TAG = b"\x00"
 NOT_AN_OBJECT = "the element must be a JSON object"
 USER_ID_FIELDS = frozenset({"idType", "idValue"})
 COUNTRY_RULE_TEXT = "country must be an ISO 3166-1 alpha-2 code in upper case, such as US"
-# Default of ``dict.get`` that tells a missing field from a JSON null, which is present and invalid.
+# Default of ``dict.get`` that distinguishes a missing field from a JSON null, which is present and invalid.
 _ABSENT = object()
 
 # NOTE: these lengths come from partner docs (Tealium, HCL), not from LinkedIn's own pages.
@@ -165,7 +165,7 @@ def check_user(element: object) -> Accepted | str:
         if value is _ABSENT:
             continue
         if not (isinstance(value, str) and 0 < len(value) <= limit):
-            return cast(str, _text_problem(name, value, limit))
+            return _text_problem(name, value, limit)
         attributes[name] = value
     country = element.get("country", _ABSENT)
     if country is not _ABSENT:
@@ -199,7 +199,7 @@ def check_company(element: object) -> Accepted | str:
     for name, limit in COMPANY_TEXT_LIMITS.items():
         value = element.get(name, _ABSENT)
         if value is not _ABSENT and not (isinstance(value, str) and 0 < len(value) <= limit):
-            return cast(str, _text_problem(name, value, limit))
+            return _text_problem(name, value, limit)
     for name in ("companyWebsiteDomain", "companyEmailDomain"):
         value = element.get(name, _ABSENT)
         if value is not _ABSENT and not (isinstance(value, str) and DOMAIN.fullmatch(value)):
@@ -290,16 +290,17 @@ def _id_text(id_type: str, raw: bytes) -> str:
     return digits
 
 
-def _text_problem(name: str, value: object, limit: int) -> str | None:
-    # Callers test ``isinstance(value, str) and 0 < len(value) <= limit`` inline and call this only to
-    # word a failure, which saves a call for each valid field of thousands of elements.
+def _text_problem(name: str, value: object, limit: int) -> str:
+    """Return the message for a ``value`` that is not a string of 1 to ``limit`` characters.
+
+    Callers test ``isinstance(value, str) and 0 < len(value) <= limit`` inline and call this only when
+    the test fails, so that a valid field, of thousands in a batch, costs no call.
+    """
     if not isinstance(value, str):
         return f"{name} must be a string"
     if value == "":
         return f"{name} must not be an empty string; leave the field out instead"
-    if len(value) > limit:
-        return f"{name} is {len(value)} characters long; at most {limit} are allowed"
-    return None
+    return f"{name} is {len(value)} characters long; at most {limit} are allowed"
 
 
 def _industries_problem(value: object) -> str | None:
