@@ -95,7 +95,9 @@ def _run(
             sink = _make_sink(settings, job_log, dry_run=dry_run, payload_out=payload_out, on_tokens=on_tokens)
             # A host's own sink receives elements as dicts, so only the plugin's sinks take elements
             # that worker processes encoded.
-            parallel = parallel_chunks(rows, build, worker_count(settings.worker_processes), job_log)
+            parallel = parallel_chunks(
+                rows, columns, settings.action, worker_count(settings.worker_processes), job_log
+            )
             if parallel is not None:
                 items = parallel
         _log_start(settings, job_log, dry_run=dry_run)

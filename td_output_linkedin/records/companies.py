@@ -55,11 +55,14 @@ OTHER_FIELDS: dict[str, tuple[str, Normalizer]] = {
 _LOCATION_FIELDS = ("country", "state", "city", "postalCode")
 
 
-def build_companies(columns: ColumnMap, action: str) -> Callable[[int, Mapping[str, Any]], Member | Rejection]:
+def build_companies(
+    columns: ColumnMap, action: str, *, positional: bool = False
+) -> Callable[[int, Any], Member | Rejection]:
     """Return a function that turns ``(row_number, row)`` into a company ``Member`` or a ``Rejection``.
 
-    ``row`` maps the original header names to raw cell values. The function raises no
-    ``Exception`` for any row: an unexpected error becomes a ``Rejection`` of the whole row.
+    ``row`` maps the original header names to raw cell values or, when ``positional``, is a
+    sequence of cells that ``columns.sources`` indexes. The function raises no ``Exception`` for
+    any row: an unexpected error becomes a ``Rejection`` of the whole row.
     """
     sources = columns.sources
     identifying = [
@@ -73,9 +76,9 @@ def build_companies(columns: ColumnMap, action: str) -> Callable[[int, Mapping[s
         if column in sources
     ]
 
-    def build(row_number: int, row: Mapping[str, Any]) -> Member | Rejection:
+    def build(row_number: int, row: Any) -> Member | Rejection:
         try:
-            get = row.get
+            get = row.__getitem__ if positional else row.get
             element: dict[str, Any] = {"action": action}
             dropped: list[str] = []
 
@@ -96,7 +99,7 @@ def _fill(
     element: dict[str, Any],
     dropped: list[str],
     fields: list[tuple[str, str, str, Normalizer]],
-    get: Callable[[str], Any],
+    get: Callable[[Any], Any],
 ) -> tuple[str, str] | None:
     """Put each valid field into ``element`` and each invalid column into ``dropped``.
 

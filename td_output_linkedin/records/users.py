@@ -53,11 +53,14 @@ _NOT_CACHED = object()
 _new_member = tuple.__new__
 
 
-def build_users(columns: ColumnMap, action: str) -> Callable[[int, Mapping[str, Any]], Member | Rejection]:
+def build_users(
+    columns: ColumnMap, action: str, *, positional: bool = False
+) -> Callable[[int, Any], Member | Rejection]:
     """Return a function that turns ``(row_number, row)`` into a user ``Member`` or a ``Rejection``.
 
-    ``row`` maps the original header names to raw cell values. The function raises no
-    ``Exception`` for any row: an unexpected error becomes a ``Rejection`` of the whole row.
+    ``row`` maps the original header names to raw cell values or, when ``positional``, is a
+    sequence of cells that ``columns.sources`` indexes. The function raises no ``Exception`` for
+    any row: an unexpected error becomes a ``Rejection`` of the whole row.
     """
     sources = columns.sources
     email_key = sources.get("email")
@@ -70,9 +73,9 @@ def build_users(columns: ColumnMap, action: str) -> Callable[[int, Mapping[str, 
         if column in sources
     )
 
-    def build(row_number: int, row: Mapping[str, Any]) -> Member | Rejection:
+    def build(row_number: int, row: Any) -> Member | Rejection:
         try:
-            get = row.get
+            get = row.__getitem__ if positional else row.get
             user_ids: list[dict[str, str]] = []
             # (column, reason) of each identifier that broke its rule. Rarely needed, so built lazily.
             problems: list[tuple[str, str]] | None = None
@@ -107,7 +110,7 @@ def build_users(columns: ColumnMap, action: str) -> Callable[[int, Mapping[str, 
                     dropped = [*(dropped or ()), column]
 
             if not user_ids and ("firstName" not in element or "lastName" not in element):
-                return _reject(row_number, row, problems, sources)
+                return _reject(row_number, get, problems, sources)
 
             # APPLE_IDFA is never sent, because LinkedIn no longer accepts it.
             if apple_idfa_key is not None and to_identifier_text(get(apple_idfa_key)) is not None:
@@ -144,9 +147,9 @@ def _fingerprint(element: dict[str, Any], user_ids: list[dict[str, str]]) -> int
 
 def _reject(
     row_number: int,
-    row: Mapping[str, Any],
+    get: Callable[[Any], Any],
     problems: list[tuple[str, str]] | None,
-    sources: Mapping[str, str],
+    sources: Mapping[str, Any],
 ) -> Rejection:
     """Name the most useful reason why a row without a usable identifier is rejected."""
     if problems is not None:
@@ -156,7 +159,7 @@ def _reject(
     names = {}
     for column in ("first_name", "last_name"):
         key = sources.get(column)
-        name = None if key is None else limited_text(row.get(key), MAX_NAME_LENGTH)
+        name = None if key is None else limited_text(get(key), MAX_NAME_LENGTH)
         if isinstance(name, Invalid):
             return Rejection(row_number, column, name.reason)
         names[column] = name
@@ -166,7 +169,7 @@ def _reject(
         return Rejection(row_number, "first_name", NAME_WITHOUT_PARTNER)
 
     key = sources.get("apple_idfa")
-    apple_idfa = None if key is None else normalize_advertising_id(row.get(key))
+    apple_idfa = None if key is None else normalize_advertising_id(get(key))
     if isinstance(apple_idfa, Invalid):
         return Rejection(row_number, "apple_idfa", apple_idfa.reason)
     if apple_idfa is not None:

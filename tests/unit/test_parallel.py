@@ -43,13 +43,19 @@ class Outcome:
     error: tuple[str, int | None] | None
 
 
-def builder_for(source: RowSource) -> Any:
-    return make_builder(resolve_columns(source.header, "users", require_identifier=False), "ADD")
+def columns_of(source: RowSource, audience_type: str = "users") -> Any:
+    return resolve_columns(source.header, audience_type, require_identifier=False)
 
 
-def read_in_one_process(data: bytes, format: str = "csv", columns: list[str] | None = None) -> Outcome:
+def builder_for(source: RowSource, audience_type: str = "users") -> Any:
+    return make_builder(columns_of(source, audience_type), "ADD")
+
+
+def read_in_one_process(
+    data: bytes, format: str = "csv", columns: list[str] | None = None, audience_type: str = "users"
+) -> Outcome:
     source = RowSource(io.BytesIO(data), format, columns=columns)
-    build = builder_for(source)
+    build = builder_for(source, audience_type)
     chunk = BuiltChunk()
     error = None
     try:
@@ -60,9 +66,12 @@ def read_in_one_process(data: bytes, format: str = "csv", columns: list[str] | N
     return outcome_of([chunk], error)
 
 
-def read_with_blocks(data: bytes, format: str = "csv", columns: list[str] | None = None, workers: int = 2) -> Outcome:
+def read_with_blocks(
+    data: bytes, format: str = "csv", columns: list[str] | None = None, workers: int = 2, audience_type: str = "users"
+) -> Outcome:
     source = RowSource(io.BytesIO(data), format, columns=columns)
-    chunks = parallel_chunks(source, builder_for(source), workers, JobLog(logging.getLogger("test")))
+    log = JobLog(logging.getLogger("test"))
+    chunks = parallel_chunks(source, columns_of(source, audience_type), "ADD", workers, log)
     assert chunks is not None
     collected: list[BuiltChunk] = []
     error = None
@@ -224,6 +233,22 @@ def test_worker_processes_give_what_one_process_gives() -> None:
     assert outcome.left_out == {"country": 12_000 - len(rejected) - quoted, "last_name": quoted}
 
 
+def test_worker_processes_build_companies_alike() -> None:
+    lines = ["company_name,company_website_domain,company_page_url,country"]
+    for number in range(6_000):
+        domain = "not a domain" if number % 40 == 3 else f"www.company{number % 700}.example.com"
+        lines.append(f"Company {number % 700},{domain},https://www.linkedin.com/company/c{number},de")
+    data = ("\r\n".join(lines) + "\r\n").encode()
+
+    expected = read_in_one_process(data, audience_type="companies")
+    outcome = read_with_blocks(data, audience_type="companies")
+
+    assert outcome == expected
+    assert outcome.rows_read == 6_000
+    assert outcome.left_out == {"company_web_site_domain": 150}
+    assert orjson.loads(outcome.members[0][1])["companyWebsiteDomain"] == "company0.example.com"
+
+
 def test_a_dead_worker_hands_the_rest_to_the_job_process(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -231,7 +256,7 @@ def test_a_dead_worker_hands_the_rest_to_the_job_process(
     data = contact_rows(12_000)
     expected = read_in_one_process(data)
     source = RowSource(io.BytesIO(data), "csv")
-    chunks = parallel_chunks(source, builder_for(source), 2, JobLog(logging.getLogger("test")))
+    chunks = parallel_chunks(source, columns_of(source), "ADD", 2, JobLog(logging.getLogger("test")))
     assert chunks is not None
 
     with caplog.at_level(logging.WARNING):
@@ -266,14 +291,14 @@ def test_small_input_starts_no_process(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_other_formats_stay_in_one_process(format: str, data: bytes, columns: list[str] | None) -> None:
     source = RowSource(io.BytesIO(data), format, columns=columns)
 
-    assert parallel_chunks(source, builder_for(source), 2, JobLog(logging.getLogger("test"))) is None
+    assert parallel_chunks(source, columns_of(source), "ADD", 2, JobLog(logging.getLogger("test"))) is None
     assert len(list(source)) == 1
 
 
 def test_one_worker_means_one_process() -> None:
     source = RowSource(io.BytesIO(contact_rows(10)), "csv")
 
-    assert parallel_chunks(source, builder_for(source), 1, JobLog(logging.getLogger("test"))) is None
+    assert parallel_chunks(source, columns_of(source), "ADD", 1, JobLog(logging.getLogger("test"))) is None
     assert len(list(source)) == 10
 
 

@@ -165,3 +165,23 @@ def test_any_header_resolves_or_raises_input_error(header, audience_type):
 
     assert set(columns.sources.values()) <= set(header)
     assert len(columns.sources) + len(columns.unknown) + len(columns.other_type) == len(header)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.large_base_example])
+@given(
+    audience_type=st.sampled_from(["users", "companies"]),
+    data=st.data(),
+    row_number=st.integers(1, 10**9),
+)
+def test_cells_in_header_order_build_alike(audience_type, data, row_number):
+    header = USER_HEADER if audience_type == "users" else COMPANY_HEADER
+    # csv cells are text, so only text cells: every column present, as in a csv row.
+    text_cell = st.one_of(st.text(any_character, max_size=80), plausible)
+    values = data.draw(st.lists(text_cell, min_size=len(header), max_size=len(header)))
+    columns = resolve_columns(header, audience_type)
+
+    from_mapping = make_builder(columns, "ADD")(row_number, dict(zip(header, values)))
+    from_cells = make_builder(columns, "ADD", header=header)(row_number, values)
+
+    assert from_cells == from_mapping
+    assert not (isinstance(from_cells, Rejection) and from_cells.reason.startswith(INTERNAL_ERROR_PREFIX))
