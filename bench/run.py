@@ -503,7 +503,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=3, help="rounds of the timed runs; the median is reported (default: 3)")
     parser.add_argument("--sandbox-rows", type=int, default=1_000_000, help="rows uploaded to the sandbox (default: 1000000)")
     parser.add_argument("--sandbox-repeat", type=int, default=3, help="rounds of each sandbox upload (default: 3)")
-    parser.add_argument("--in-flight", type=int, default=4, help="api.max_in_flight of the sandbox upload (default: 4)")
+    parser.add_argument("--in-flight", type=int, default=8, help="api.max_in_flight of the sandbox upload (default: 8, as in a job)")
     parser.add_argument("--skip-sandbox", action="store_true", help="leave out the sandbox uploads")
     parser.add_argument("--data", type=Path, default=BENCH_DIR / "data", help="input files (default: bench/data)")
     parser.add_argument("--output", type=Path, default=REPOSITORY / "BENCHMARKS.md", help="page to update (default: BENCHMARKS.md)")
