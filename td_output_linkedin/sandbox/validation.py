@@ -242,7 +242,9 @@ def user_ids_of(key: bytes) -> list[dict[str, str]]:
 def _fields_problem(element: dict[str, Any], fields: frozenset[str]) -> str | None:
     if not element.keys() <= fields:
         return f"unknown field {_field_name(sorted(element.keys() - fields)[0])}"
-    if element.get("action") not in ACTIONS:
+    action = element.get("action")
+    # A JSON array or object cannot be looked up in a set: checking the type first keeps it a 400.
+    if not isinstance(action, str) or action not in ACTIONS:
         return "action must be ADD or REMOVE"
     return None
 
@@ -266,7 +268,7 @@ def _user_id_piece(index: int, user_id: object) -> bytes | str:
     id_type = user_id["idType"]
     rule = USER_ID_TYPES.get(id_type) if isinstance(id_type, str) else None
     if rule is None:
-        if id_type in RETIRED_ID_TYPES:
+        if isinstance(id_type, str) and id_type in RETIRED_ID_TYPES:
             return f"userIds[{index}].idType {id_type} is no longer accepted"
         return f"userIds[{index}].idType must be one of {', '.join(USER_ID_TYPES)}"
     tag, length = rule
