@@ -103,9 +103,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     valid_files = {size: write_files(size, data, with_invalid=False, msgpack_copy=False) for size in sizes}
 
     skip_config = _write_config(work / "skip.yml", ignore_invalid_records=True)
+    one_process_config = _write_config(work / "one-process.yml", ignore_invalid_records=True, worker_processes=1)
     stop_config = _write_config(work / "stop.yml", ignore_invalid_records=False)
 
-    throughput = _measure_throughput(args, files[args.throughput_rows], skip_config, work)
+    throughput = _measure_throughput(args, files[args.throughput_rows], skip_config, one_process_config, work)
     sandbox_rows: list[Row] = []
     if not args.skip_sandbox:
         sandbox_rows = _measure_sandbox(args, files[args.sandbox_rows], work)
@@ -121,7 +122,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 # Measurements.
 
 
-def _measure_throughput(args: argparse.Namespace, paths: dict[str, Path], config: Path, work: Path) -> list[Row]:
+def _measure_throughput(
+    args: argparse.Namespace, paths: dict[str, Path], config: Path, one_process_config: Path, work: Path
+) -> list[Row]:
     """Alternates the floor and the dry-run variants in each round, so noise hits all of them alike."""
     rows = args.throughput_rows
     csv_path = str(paths["csv"])
@@ -131,7 +134,8 @@ def _measure_throughput(args: argparse.Namespace, paths: dict[str, Path], config
         "run --dry-run --payload-out /dev/null, csv": _job(
             config, csv_path, work, "--dry-run", "--payload-out", os.devnull
         ),
-        "run --dry-run, msgpack.gz": _job(config, str(paths["msgpack"]), work, "--dry-run"),
+        "run --dry-run, csv, no worker processes": _job(one_process_config, csv_path, work, "--dry-run"),
+        "run --dry-run, msgpack.gz (always one process)": _job(config, str(paths["msgpack"]), work, "--dry-run"),
     }
     results = {name: Row(name, _display(command), rows, []) for name, command in commands.items()}
     for round_number in range(1, args.repeat + 1):
@@ -329,6 +333,7 @@ def _write_config(
     connection: dict[str, Any] | None = None,
     requests_per_minute: int | None = None,
     max_in_flight: int | None = None,
+    worker_processes: int | None = None,
 ) -> Path:
     config: dict[str, Any] = {
         "type": "linkedin",
@@ -338,6 +343,8 @@ def _write_config(
         "mode": "add",
         "ignore_invalid_records": ignore_invalid_records,
     }
+    if worker_processes is not None:
+        config["worker_processes"] = worker_processes
     if connection is not None:
         config["auth"] = {key: connection[key] for key in ("client_id", "client_secret", "refresh_token")}
         api: dict[str, Any] = {
