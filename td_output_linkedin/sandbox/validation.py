@@ -74,10 +74,11 @@ COMPANY_FIELDS = frozenset(
 )
 MAX_INDUSTRIES = 3
 MAX_INDUSTRY_LENGTH = 50
-# NOTE: ASCII only: an internationalized domain must arrive in its IDNA (xn--) form.
+# NOTE: ASCII only: an internationalized domain must arrive in its IDNA (xn--) form. re.ASCII keeps
+# IGNORECASE from matching the few non-ASCII letters that fold to ASCII, such as the Kelvin sign.
 DOMAIN = re.compile(
     r"(?=.{1,253}\Z)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59})",
-    re.IGNORECASE,
+    re.IGNORECASE | re.ASCII,
 )
 ORGANIZATION_URN = re.compile(r"urn:li:organization:[1-9][0-9]{0,18}")
 COMPANY_PAGE_URL = re.compile(r"https?://(?:[a-z]{2,3}\.)?linkedin\.com/company/[^/?#\s]+/?", re.IGNORECASE)

@@ -168,6 +168,8 @@ def test_name_only_user_keyed_by_names() -> None:
         ({"action": "ADD", "companyName": "Acme", "country": None}, "country must be an ISO 3166-1 alpha-2 code in upper case, such as US"),
         ({"action": "ADD", "companyName": "Acme", "industries": ["Retail", 5]}, "industries[1] must be a string"),
         ({"action": "ADD", "companyPageUrl": 5}, "companyPageUrl must be a string"),
+        ({"action": "ADD", "companyWebsiteDomain": "\u212a.com"},
+         "companyWebsiteDomain must be a domain such as example.com, without scheme or path"),
         ({"action": ["REMOVE"], "companyName": "Acme"}, "action must be ADD or REMOVE"),
         ({"action": "ADD", "companyName": "C" * 51, "companyWebsiteDomain": "a b"}, "companyName is 51 characters long; at most 50 are allowed"),
         ({"action": "ADD", "city": "Lyon", "country": "FR"},
