@@ -29,6 +29,8 @@ from td_output_linkedin.errors import ConfigError
 DEFAULT_API_BASE_URL = "https://api.linkedin.com"
 DEFAULT_OAUTH_BASE_URL = "https://www.linkedin.com"
 DEFAULT_API_VERSION = "202611"
+# Environment variable that names the stored connections file (see connections.py).
+CONNECTIONS_ENV_VAR = "TD_OUTPUT_LINKEDIN_CONNECTIONS"
 MAX_BATCH_SIZE = 5000
 
 

@@ -10,17 +10,17 @@ import argparse
 import os
 import sys
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from td_output_linkedin.config import CONNECTIONS_ENV_VAR as ENV_VAR
 from td_output_linkedin.config import DEFAULT_OAUTH_BASE_URL
-from td_output_linkedin.connections import (
-    ENV_VAR,
-    Connection,
-    ConnectionStore,
-    create_connection,
-    days_left,
-)
 from td_output_linkedin.errors import EXIT_OK, EXIT_USAGE, PluginError
+
+if TYPE_CHECKING:
+    from td_output_linkedin.connections import Connection
+
+# The commands import td_output_linkedin.connections when they run: it brings in requests, which
+# every other command of the program would otherwise load for nothing at start-up.
 
 CLIENT_SECRET_ENV_VAR = "TD_OUTPUT_LINKEDIN_CLIENT_SECRET"
 # A fixed port, because LinkedIn rejects a redirect_uri that is not among the app's "Authorized
@@ -91,6 +91,8 @@ def add_connection_commands(subparsers: Any) -> None:
 
 
 def command_create(args: argparse.Namespace) -> int:
+    from td_output_linkedin.connections import ConnectionStore, create_connection
+
     client_secret = args.client_secret or os.environ.get(CLIENT_SECRET_ENV_VAR)
     if not client_secret:
         print(
@@ -129,6 +131,8 @@ def command_create(args: argparse.Namespace) -> int:
 
 
 def command_list(args: argparse.Namespace) -> int:
+    from td_output_linkedin.connections import ConnectionStore
+
     store = ConnectionStore()
     try:
         connections = store.list()
@@ -150,6 +154,8 @@ def command_list(args: argparse.Namespace) -> int:
 
 
 def command_delete(args: argparse.Namespace) -> int:
+    from td_output_linkedin.connections import ConnectionStore
+
     store = ConnectionStore()
     try:
         store.delete(args.name)
@@ -162,6 +168,8 @@ def command_delete(args: argparse.Namespace) -> int:
 
 def _list_row(connection: Connection, now: datetime) -> tuple[str, str, str, str]:
     """Format one connection for ``list``. Without a refresh token the access token's expiry is shown."""
+    from td_output_linkedin.connections import days_left
+
     created = _format_day_time(connection.created_at)
     expires_at = connection.expires_at
     if expires_at is None:

@@ -29,12 +29,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import requests
 
-from td_output_linkedin.config import DEFAULT_OAUTH_BASE_URL, AuthSettings
+from td_output_linkedin.config import CONNECTIONS_ENV_VAR, DEFAULT_OAUTH_BASE_URL, AuthSettings
 from td_output_linkedin.errors import AuthenticationError, ConfigError, ReauthorizationRequired
 from td_output_linkedin.joblog import JobLog
 from td_output_linkedin.linkedin.auth import TokenGrant, authorization_url, exchange_code
 
-ENV_VAR = "TD_OUTPUT_LINKEDIN_CONNECTIONS"
+ENV_VAR = CONNECTIONS_ENV_VAR
 STORE_FILE_NAME = "connections.json"
 STORE_FORMAT_VERSION = 1
 

@@ -20,7 +20,6 @@ from td_output_linkedin.sandbox.options import (
     SandboxCredentials,
     SandboxOptions,
 )
-from td_output_linkedin.sandbox.server import Sandbox
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -98,6 +97,9 @@ def run_sandbox_command(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace, options: SandboxOptions) -> int:
     """Start the sandbox, print its connection settings and serve until SIGINT or SIGTERM."""
+    # Imported here, so that registering this command's options loads no server code.
+    from td_output_linkedin.sandbox.server import Sandbox
+
     try:
         sandbox = Sandbox(options)
         base_url = sandbox.start()
