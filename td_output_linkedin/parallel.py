@@ -314,15 +314,16 @@ class ParallelBuilder:
                     chunk = pending.result() if isinstance(pending, Future) else pending
                 except Exception as error:  # a worker process died, or the processes could not start
                     self.log.warning(
-                        "worker processes stopped (%s); reading the rest of the input in the job's process",
+                        "worker processes failed or could not start (%s); "
+                        "reading the rest of the input in the job's process",
                         type(error).__name__,
                     )
                     chunk = None
                 else:
-                    if chunk is None:
+                    if chunk is None and self._executor is not None:
                         self.log.info(
-                            "a csv error after row %d: reading the rest of the input in the job's process",
-                            rows_before,
+                            "a csv error in the block from row %d on: reading the rest of the input in the job's process",
+                            rows_before + 1,
                         )
                 if chunk is None:
                     yield from self._read_here([text for text, _ in in_flight], rows_before)
@@ -340,20 +341,20 @@ class ParallelBuilder:
 
     def _submit(self, block: str) -> Future[BuiltChunk | None] | BuiltChunk | None | Exception:
         """Hand ``block`` to a worker; the error instead when the pool cannot take it."""
-        if self._executor is None:
-            if self._at_end:
-                # The whole input is one block: starting processes would cost more than it saves.
-                return build_block(block, self._job)
-            self._executor = ProcessPoolExecutor(
-                self.workers,
-                mp_context=get_context("fork"),
-                initializer=_start_worker,
-                initargs=(self._job, os.getpid()),
-            )
+        if self._executor is None and self._at_end:
+            # The whole input is one block: starting processes would cost more than it saves.
+            return build_block(block, self._job)
         try:
+            if self._executor is None:
+                self._executor = ProcessPoolExecutor(
+                    self.workers,
+                    mp_context=get_context("fork"),
+                    initializer=_start_worker,
+                    initargs=(self._job, os.getpid()),
+                )
             return self._executor.submit(_build_block, block)
-        except Exception as error:  # BrokenProcessPool once a worker has died, OSError from fork
-            return error
+        except Exception as error:  # BrokenProcessPool once a worker has died, OSError from fork,
+            return error  # ValueError where the system has no fork
 
     def _next_block(self) -> str | None:
         """Read the next block of whole rows: "" at the end of the input, None when no row boundary is found."""
@@ -426,7 +427,7 @@ class ParallelBuilder:
 
 
 def _row_boundary(data: str, quoting: int) -> int:
-    """The index after the last line feed of ``data`` that ends a row, or -1.
+    """Return the index after the last line feed of ``data`` that ends a row, or -1.
 
     Outside quoting rules every line feed ends a row. Otherwise a line feed ends a row when an even
     number of quotes precedes it, because quotes come in pairs in well-formed csv.

@@ -25,11 +25,16 @@ class Segment:
 
 @dataclass
 class Batch:
-    """Elements of one request, with the input row number of each element at the same index."""
+    """Elements of one request, with the input row number of each element at the same index.
+
+    An element is a dict, or an ``orjson.Fragment`` with its JSON text when worker processes
+    built it (csv and tsv inputs with the plugin's own sinks). ``orjson.dumps`` writes both alike,
+    so a sink encodes the list as it is.
+    """
 
     number: int
     rows: list[int]
-    elements: list[dict[str, Any]]
+    elements: list[Any]
 
 
 @dataclass

@@ -268,7 +268,7 @@ def test_a_dead_worker_hands_the_rest_to_the_job_process(
         collected.extend(iterator)
 
     assert outcome_of(collected, None) == expected
-    assert "worker processes stopped (BrokenProcessPool); reading the rest of the input in the job's process" in caplog.text
+    assert "worker processes failed or could not start (BrokenProcessPool); reading the rest of the input in the job's process" in caplog.text
 
 
 def test_small_input_starts_no_process(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -318,3 +318,36 @@ def test_members_keep_the_builder_outcome() -> None:
 @pytest.mark.parametrize(("setting", "expected"), [(1, 1), (3, 3), (0, min(len(os.sched_getaffinity(0)), 8))])
 def test_worker_count(setting: int, expected: int) -> None:
     assert parallel.worker_count(setting) == expected
+
+
+def test_no_fork_reads_in_the_job_process(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    def no_fork(method: str) -> Any:
+        raise ValueError(f"cannot find context for {method!r}")
+
+    monkeypatch.setattr(parallel, "get_context", no_fork)
+    monkeypatch.setattr(parallel, "BLOCK_CHARS", 4096)
+    data = contact_rows(3_000)
+
+    with caplog.at_level(logging.WARNING):
+        outcome = read_with_blocks(data)
+
+    assert outcome == read_in_one_process(data)
+    assert "worker processes failed or could not start (ValueError)" in caplog.text
+
+
+def test_csv_error_hands_over_with_a_log_line(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setattr(parallel, "BLOCK_CHARS", 4096)
+    lines = [HEADER + "\n"] + [f"person{number}@example.com,Ann,Lee,US,\n" for number in range(1, 8_001)]
+    # A quoted cell followed by more text is a csv error, here in row 6,000.
+    lines[6_000] = '"closed"then,Ann,Lee,US,\n'
+    data = "".join(lines).encode()
+
+    with caplog.at_level(logging.INFO):
+        outcome = read_with_blocks(data)
+
+    assert outcome == read_in_one_process(data)
+    assert (6_000, None, "not valid csv: ',' expected after '\"'") in outcome.rejections
+    handed_over = [record.getMessage() for record in caplog.records if "csv error in the block" in record.getMessage()]
+    assert len(handed_over) == 1
+    first_row = int(handed_over[0].split("from row ")[1].split(" ")[0])
+    assert 5_800 < first_row <= 6_000
