@@ -9,7 +9,7 @@ A block ends after a line feed with an even number of quotes before it, which is
 in well-formed csv. A quote inside an unquoted cell breaks that rule, but such a block also
 contains a csv error. A worker that meets any csv error in its block sends no result for it, and
 the job's process then reads the rest of the input itself, exactly as it would without workers.
-The same happens when a worker process dies.
+The same happens when a worker process dies, or when the system cannot fork.
 """
 
 from __future__ import annotations
@@ -31,9 +31,9 @@ from typing import Any
 
 import orjson
 
+from .columns import ColumnMap
 from .errors import InputError
 from .joblog import JobLog
-from .columns import ColumnMap
 from .records import Member, Rejection, make_builder
 from .sources import DelimitedRest, RowSource, _delimited_row
 
@@ -164,9 +164,10 @@ def _start_worker(job: _Job, parent: int) -> None:
     # collections saves time, and spares their memory pages from being copied by the collector.
     gc.freeze()
     _keep_freed_heap()
-    # Ctrl-C reaches the whole process group, but the job's process decides when its workers stop.
+    # Ctrl-C, or a job runner's SIGTERM, reaches the whole process group, but the job's process
+    # decides when its workers stop: it finishes the blocks in flight and shuts the pool down.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def _end_with_parent(parent: int) -> None:
