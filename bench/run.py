@@ -12,8 +12,8 @@ One command (``make bench``) runs every measurement in the same session on the s
 5. replaces the results section of BENCHMARKS.md with a table.
 
 Every measured command runs as a fresh subprocess. Its wall time includes the interpreter's
-start-up. Its memory is given twice: the job process's own peak RSS, which ``os.wait4`` returns,
-and the peak of the summed PSS of the job process and its worker processes, sampled from /proc.
+start-up. Its memory is given twice, both sampled from /proc: the job process's own peak RSS, and
+the peak of the summed PSS of the job process and its worker processes.
 """
 
 from __future__ import annotations
@@ -54,9 +54,11 @@ MEMORY_SAMPLE_SECONDS = 0.02
 class Measurement:
     """One subprocess: its wall time, its peak memory and its JSON output, if any.
 
-    ``peak_rss_bytes`` is the job process's own peak. ``peak_pss_bytes`` is the highest sum of the
-    proportional set sizes of the job process and its worker processes, sampled every
-    ``MEMORY_SAMPLE_SECONDS``: a page that forked processes share counts once in all, not once each.
+    Both are sampled every ``MEMORY_SAMPLE_SECONDS``. ``peak_rss_bytes`` is the job process's own
+    resident set size. (``os.wait4`` is no help here: its ru_maxrss is the largest of the process
+    and its children, and a forked worker counts the pages it shares with the job process.)
+    ``peak_pss_bytes`` is the highest sum of the proportional set sizes of the job process and its
+    worker processes: a page that forked processes share counts once in all, not once each.
     """
 
     seconds: float
@@ -204,7 +206,7 @@ def _measure(command: list[str], work: Path) -> Measurement:
         process = subprocess.Popen(command, stdout=stdout, stderr=stderr, cwd=REPOSITORY)
         sampler = _MemorySampler(process.pid)
         sampler.start()
-        _, status, usage = os.wait4(process.pid, 0)
+        _, status, _ = os.wait4(process.pid, 0)
         seconds = time.perf_counter() - started
         sampler.stop()
     process.returncode = os.waitstatus_to_exitcode(status)
@@ -214,22 +216,24 @@ def _measure(command: list[str], work: Path) -> Measurement:
     else:
         output = (work / "stdout.txt").read_text(encoding="utf-8").strip()
         report = json.loads(output) if output.startswith("{") else {}
-    # Linux reports ru_maxrss in kilobytes.
-    return Measurement(seconds, usage.ru_maxrss * 1024, process.returncode, report, sampler.peak_pss_bytes)
+    return Measurement(seconds, sampler.peak_rss_bytes, process.returncode, report, sampler.peak_pss_bytes)
 
 
 class _MemorySampler(threading.Thread):
-    """Samples the summed PSS of a process and its descendants until ``stop``."""
+    """Samples a process's RSS, and the summed PSS of it and its descendants, until ``stop``."""
 
     def __init__(self, pid: int):
         super().__init__(daemon=True)
         self.pid = pid
+        self.peak_rss_bytes = 0
         self.peak_pss_bytes = 0
         self._stopped = threading.Event()
 
     def run(self) -> None:
         while not self._stopped.wait(MEMORY_SAMPLE_SECONDS):
-            self.peak_pss_bytes = max(self.peak_pss_bytes, sum(map(_pss_bytes, _process_tree(self.pid))))
+            self.peak_rss_bytes = max(self.peak_rss_bytes, _memory_bytes(self.pid, "Rss:"))
+            pss = sum(_memory_bytes(pid, "Pss:") for pid in _process_tree(self.pid))
+            self.peak_pss_bytes = max(self.peak_pss_bytes, pss)
 
     def stop(self) -> None:
         self._stopped.set()
@@ -237,7 +241,7 @@ class _MemorySampler(threading.Thread):
 
 
 def _process_tree(root: int) -> list[int]:
-    """The pid ``root`` and its descendants, from the parent pid in each /proc/<pid>/stat."""
+    """Return the pid ``root`` and its descendants, from the parent pid in each /proc/<pid>/stat."""
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -257,11 +261,12 @@ def _process_tree(root: int) -> list[int]:
     return tree
 
 
-def _pss_bytes(pid: int) -> int:
+def _memory_bytes(pid: int, field: str) -> int:
+    """Return one field of /proc/<pid>/smaps_rollup, such as "Rss:" or "Pss:", in bytes."""
     try:
         with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as file:
             for line in file:
-                if line.startswith("Pss:"):
+                if line.startswith(field):
                     return int(line.split()[1]) * 1024
     except (OSError, ValueError):
         pass  # the process ended between the listing and the read

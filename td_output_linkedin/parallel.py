@@ -6,10 +6,11 @@ builder. Results come back in input order, so row numbers, which of two duplicat
 job log are the same as when one process reads the file.
 
 A block ends after a line feed with an even number of quotes before it, which is a row boundary
-in well-formed csv. A quote inside an unquoted cell breaks that rule, but such a block also
-contains a csv error. A worker that meets any csv error in its block sends no result for it, and
-the job's process then reads the rest of the input itself, exactly as it would without workers.
-The same happens when a worker process dies, or when the system cannot fork.
+in well-formed csv. A quote inside an unquoted cell, which csv reads as text, breaks that rule:
+after it no line feed has an even count, and the job's process reads the rest of the input
+itself, exactly as it would without workers. The same happens when a worker meets a csv error
+in its block (it sends no result for it), when a worker process dies, and when the system
+cannot fork. The blocks before such a row still come from the workers.
 """
 
 from __future__ import annotations
@@ -37,9 +38,12 @@ from .joblog import JobLog
 from .records import Member, Rejection, make_builder
 from .sources import DelimitedRest, RowSource, _delimited_row
 
-# Characters of input text per block: about 2,500 rows of a typical contact export, a few
+# Characters of input text per block at most: about 2,500 rows of a typical contact export, a few
 # milliseconds of a worker's time, which is long enough that sending the block costs little.
 BLOCK_CHARS = 1 << 18
+# Rows per block at most, as estimated from the first block: narrow rows (an email alone) would
+# otherwise put 13,000 rows in a block, and each row's member is held until its block is sent.
+BLOCK_ROWS = 3000
 # A row without a safe cut after this many characters (a quote left open) is read in one process.
 MAX_CARRY_CHARS = 16 << 20
 # Blocks handed out per worker before the job's process waits for the oldest: enough to keep
@@ -100,7 +104,9 @@ class BuiltChunk:
         if outcome.__class__ is Member:
             row, element, fingerprint, dropped = outcome
             self.rows.append(row)
-            self.elements.append(orjson.dumps(element))
+            # orjson returns its whole output buffer, 4 KiB for an element of 300 bytes. A chunk built
+            # here is held until its batch is sent, so it keeps a copy of the exact size instead.
+            self.elements.append(bytes(memoryview(orjson.dumps(element))))
             self.fingerprints.append(fingerprint)
             if dropped:
                 self.left_out.update(dropped)
@@ -275,6 +281,8 @@ class ParallelBuilder:
         self._executor: ProcessPoolExecutor | None = None
         self._carry = ""
         self._at_end = False
+        self._block_chars = BLOCK_CHARS
+        self._block_sized = False
 
     def __iter__(self) -> Iterator[BuiltChunk]:
         return self._chunks()
@@ -296,15 +304,15 @@ class ParallelBuilder:
 
         in_flight: deque[tuple[str, Future[BuiltChunk | None] | BuiltChunk | None | Exception]] = deque()
         limit = BLOCKS_IN_FLIGHT_PER_WORKER * self.workers
+        no_boundary = False
         try:
             while True:
-                while not self._at_end and len(in_flight) < limit:
+                while not no_boundary and not self._at_end and len(in_flight) < limit:
                     block = self._next_block()
                     if block is None:
-                        # A row longer than any block: the rest is read in this process.
-                        yield from self._read_here([text for text, _ in in_flight], rows_before)
-                        return
-                    if block:
+                        # The blocks in flight are whole rows still: they are taken first.
+                        no_boundary = True
+                    elif block:
                         in_flight.append((block, self._submit(block)))
                 if not in_flight:
                     break
@@ -334,7 +342,15 @@ class ParallelBuilder:
                 rows_before += chunk.rows_read
                 yield chunk
 
-            if rest.fault is not None:
+            if no_boundary:
+                self.log.info(
+                    "row %d has a quote that no later line closes (a quote inside an unquoted cell is read as "
+                    "text), or is longer than %d characters: reading the rest of the input in the job's process",
+                    rows_before + 1,
+                    MAX_CARRY_CHARS,
+                )
+                yield from self._read_here([], rows_before)
+            elif rest.fault is not None:
                 # The complete rows of the text read before the fault, then the fault itself.
                 yield from self._read_here([], rows_before)
         finally:
@@ -347,6 +363,7 @@ class ParallelBuilder:
             return build_block(block, self._job)
         try:
             if self._executor is None:
+                self.log.info("reading the rows with %d worker processes", self.workers)
                 self._executor = ProcessPoolExecutor(
                     self.workers,
                     mp_context=get_context("fork"),
@@ -362,9 +379,9 @@ class ParallelBuilder:
         text = self.rest.text
         quoting = self.rest.quoting
         while True:
-            piece = text.read(BLOCK_CHARS)
+            piece = text.read(self._block_chars)
             data = self._carry + piece if self._carry else piece
-            if len(piece) < BLOCK_CHARS:
+            if len(piece) < self._block_chars:
                 # read() returns fewer characters than asked only at the end of the input.
                 self._at_end = True
                 if self.rest.fault is not None:
@@ -376,11 +393,17 @@ class ParallelBuilder:
             cut = _row_boundary(data, quoting)
             if cut > 0:
                 self._carry = data[cut:]
+                if not self._block_sized:
+                    # Sized once, from the first block's rows.
+                    self._block_sized = True
+                    lines = data.count("\n", 0, cut)
+                    self._block_chars = max(min(BLOCK_CHARS, cut * BLOCK_ROWS // lines), 1)
                 return data[:cut]
-            if len(data) > MAX_CARRY_CHARS:
-                self._carry = data
-                return None
             self._carry = data
+            if "\n" in data or len(data) > MAX_CARRY_CHARS:
+                # Line feeds, but none with an even number of quotes before it: a quote that stays
+                # open, which later blocks cannot fix, or one row longer than any block should be.
+                return None
 
     def _read_here(self, texts: list[str], rows_before: int) -> Iterator[BuiltChunk]:
         """Read ``texts``, the carried text and the rest of the input in this process."""
