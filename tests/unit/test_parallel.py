@@ -351,3 +351,48 @@ def test_csv_error_hands_over_with_a_log_line(monkeypatch: pytest.MonkeyPatch, c
     assert len(handed_over) == 1
     first_row = int(handed_over[0].split("from row ")[1].split(" ")[0])
     assert 5_800 < first_row <= 6_000
+
+
+def test_stray_quote_hands_over_without_growing_blocks(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(parallel, "BLOCK_CHARS", 4096)
+    lines = [HEADER + "\n"] + [f"person{number}@example.com,Ann,Lee,US,\n" for number in range(1, 20_001)]
+    # csv reads a quote inside an unquoted cell as text, so the quotes never pair up after row 10,000.
+    lines[10_000] = 'person10000@example.com,Ann,O"Lee,US,\n'
+    data = "".join(lines).encode()
+    block_sizes: list[int] = []
+    real_submit = ParallelBuilder._submit
+
+    def record_size(self: ParallelBuilder, block: str) -> Any:
+        block_sizes.append(len(block))
+        return real_submit(self, block)
+
+    monkeypatch.setattr(ParallelBuilder, "_submit", record_size)
+    with caplog.at_level(logging.INFO):
+        outcome = read_with_blocks(data)
+
+    assert outcome == read_in_one_process(data)
+    assert outcome.rows_read == 20_000
+    assert "row 10000 has a quote that no later line closes" in caplog.text
+    # Without the hand-over, the carried text grew to the end of the input and went out as one block.
+    assert max(block_sizes) <= 2 * 4096
+
+
+def test_narrow_rows_make_smaller_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = ("email\n" + "".join(f"u{number}@example.com\n" for number in range(60_000))).encode()
+    rows_per_block: list[int] = []
+    real_submit = ParallelBuilder._submit
+
+    def record_rows(self: ParallelBuilder, block: str) -> Any:
+        rows_per_block.append(block.count("\n"))
+        return real_submit(self, block)
+
+    monkeypatch.setattr(ParallelBuilder, "_submit", record_rows)
+    outcome = read_with_blocks(data)
+
+    assert outcome.rows_read == 60_000
+    # The first block is cut at the character limit, about 13,000 of these rows; the rest at about 3,000.
+    assert rows_per_block[0] > 10_000
+    assert max(rows_per_block[1:]) <= parallel.BLOCK_ROWS + 1
+    assert sum(rows_per_block) == 60_000
