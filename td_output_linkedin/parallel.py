@@ -300,7 +300,7 @@ class ParallelBuilder:
         # Counts the pending rows too: they come before the text.
         rows_before = rest.rows_before
         if rest.pending:
-            yield self._build_here_once(rest.pending)
+            yield from self._build_here(rest.pending)
 
         in_flight: deque[tuple[str, Future[BuiltChunk | None] | BuiltChunk | None | Exception]] = deque()
         limit = BLOCKS_IN_FLIGHT_PER_WORKER * self.workers
@@ -442,12 +442,6 @@ class ParallelBuilder:
             if chunk.rows_read == 0:
                 return
             yield chunk
-
-    def _build_here_once(self, items: Iterable[Any]) -> BuiltChunk:
-        chunk = BuiltChunk()
-        for item in items:
-            chunk.add(item if item.__class__ is Rejection else self.build(item[0], item[1]))
-        return chunk
 
 
 def _row_boundary(data: str, quoting: int) -> int:
