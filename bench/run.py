@@ -55,10 +55,10 @@ class Measurement:
     """One subprocess: its wall time, its peak memory and its JSON output, if any.
 
     Both are sampled every ``MEMORY_SAMPLE_SECONDS``. ``peak_rss_bytes`` is the job process's own
-    resident set size. (``os.wait4`` is no help here: its ru_maxrss is the largest of the process
-    and its children, and a forked worker counts the pages it shares with the job process.)
+    resident set size. The ru_maxrss of ``os.wait4`` cannot give it, because it is the largest of
+    the process and its children, and a forked worker counts the pages it shares with its parent.
     ``peak_pss_bytes`` is the highest sum of the proportional set sizes of the job process and its
-    worker processes: a page that forked processes share counts once in all, not once each.
+    worker processes. A page that forked processes share counts once in all, not once each.
     """
 
     seconds: float

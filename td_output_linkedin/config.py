@@ -55,7 +55,7 @@ class ApiSettings:
     version: str = DEFAULT_API_VERSION
     source_platform: str = "TREASURE_DATA"
     timeout_seconds: float = 60.0
-    # At 600 requests a minute, 8 in flight keep LinkedIn's limit busy while an answer takes up to 0.8 s.
+    # At 600 requests a minute, 8 in flight keep LinkedIn's limit busy while a response takes up to 0.8 s.
     max_in_flight: int = 8
     users_requests_per_minute: int = 600
     companies_requests_per_minute: int = 300

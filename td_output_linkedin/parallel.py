@@ -86,32 +86,24 @@ class BuiltChunk:
     rejections: list[Rejection] = field(default_factory=list)
 
     @classmethod
-    def of(cls, outcomes: list[Member | Rejection]) -> BuiltChunk:
-        """Sort the outcomes of consecutive rows into a chunk, with the per-member work done in C."""
+    def of(cls, outcomes: list[Member | Rejection], *, exact_size: bool = False) -> BuiltChunk:
+        """Sort the outcomes of consecutive rows into a chunk, with the per-member work done in C.
+
+        orjson returns its whole output buffer, 4 KiB for an element of 300 bytes. ``exact_size``
+        copies each element's text to its own size, for a chunk that is held until its batch is
+        sent rather than pickled at once.
+        """
         members = [outcome for outcome in outcomes if outcome.__class__ is Member]
         rejections = [] if len(members) == len(outcomes) else [o for o in outcomes if o.__class__ is not Member]
+        elements = map(orjson.dumps, map(_element_of, members))
         return cls(
             rows_read=len(outcomes),
             rows=list(map(_row_of, members)),
-            elements=list(map(orjson.dumps, map(_element_of, members))),
+            elements=list(map(bytes, map(memoryview, elements)) if exact_size else elements),
             fingerprints=list(map(_fingerprint_of, members)),
             left_out=Counter(chain.from_iterable(map(_dropped_of, members))),
             rejections=rejections,  # type: ignore[arg-type]
         )
-
-    def add(self, outcome: Member | Rejection) -> None:
-        self.rows_read += 1
-        if outcome.__class__ is Member:
-            row, element, fingerprint, dropped = outcome
-            self.rows.append(row)
-            # orjson returns its whole output buffer, 4 KiB for an element of 300 bytes. A chunk built
-            # here is held until its batch is sent, so it keeps a copy of the exact size instead.
-            self.elements.append(bytes(memoryview(orjson.dumps(element))))
-            self.fingerprints.append(fingerprint)
-            if dropped:
-                self.left_out.update(dropped)
-        else:
-            self.rejections.append(outcome)  # type: ignore[arg-type]
 
     def shift_rows(self, rows_before: int) -> None:
         """Count row numbers from the input's start rather than from the block's."""
@@ -179,7 +171,7 @@ def _start_worker(job: _Job, parent: int) -> None:
 def _end_with_parent(parent: int) -> None:
     """Have Linux kill this worker when the job's process ends, even by SIGKILL.
 
-    A worker waits for blocks on a pipe that it also holds open itself, so without this it would
+    A worker waits for blocks on a pipe that it also keeps open itself, so without this it would
     wait forever once the job's process is gone.
     """
     try:
@@ -290,7 +282,7 @@ class ParallelBuilder:
     def close(self) -> None:
         executor, self._executor = self._executor, None
         if executor is not None:
-            # Blocks already running finish in milliseconds; waiting keeps no process behind.
+            # Blocks already running finish in milliseconds, and waiting for them leaves no process behind.
             executor.shutdown(wait=True, cancel_futures=True)
 
     # Iteration.
@@ -432,16 +424,16 @@ class ParallelBuilder:
     def _build_here(self, items: Iterable[Any]) -> Iterator[BuiltChunk]:
         iterator = iter(items)
         while True:
-            chunk = BuiltChunk()
+            outcomes: list[Member | Rejection] = []
             try:
                 for item in islice(iterator, CHUNK_ROWS):
-                    chunk.add(item if item.__class__ is Rejection else self.build(item[0], item[1]))
+                    outcomes.append(item if item.__class__ is Rejection else self.build(item[0], item[1]))
             except InputError:
-                yield chunk
+                yield BuiltChunk.of(outcomes, exact_size=True)
                 raise
-            if chunk.rows_read == 0:
+            if not outcomes:
                 return
-            yield chunk
+            yield BuiltChunk.of(outcomes, exact_size=True)
 
 
 def _row_boundary(data: str, quoting: int) -> int:

@@ -273,21 +273,23 @@ class Pipeline:
                 self._reject(rejection)
             if chunk.rows:
                 self._left_out.update(chunk.left_out)
-                is_new = self.deduplicator.first_occurrences(chunk.fingerprints)
-                rows = list(compress(chunk.rows, is_new))
-                result.members_valid += len(rows)
-                result.duplicates += len(chunk.rows) - len(rows)
-                yield rows, list(compress(chunk.elements, is_new))
+                yield self._keep_first_occurrences(chunk.rows, chunk.elements, chunk.fingerprints)
             self._maybe_log_progress()
 
     def _drop_duplicates(self, members: list[Member]) -> MemberChunk:
         # Values left out of elements are counted for every valid row, duplicates included.
         self._left_out.update(chain.from_iterable(map(_dropped_of, members)))
-        is_new = self.deduplicator.first_occurrences(list(map(_fingerprint_of, members)))
-        unique = list(compress(members, is_new))
-        self.result.members_valid += len(unique)
-        self.result.duplicates += len(members) - len(unique)
-        return list(map(_row_of, unique)), list(map(_element_of, unique))
+        return self._keep_first_occurrences(
+            list(map(_row_of, members)), list(map(_element_of, members)), list(map(_fingerprint_of, members))
+        )
+
+    def _keep_first_occurrences(self, rows: list[int], elements: list[Any], fingerprints: list[int]) -> MemberChunk:
+        """Drop the members seen before, in this chunk or an earlier one, and count both kinds."""
+        is_new = self.deduplicator.first_occurrences(fingerprints)
+        unique_rows = list(compress(rows, is_new))
+        self.result.members_valid += len(unique_rows)
+        self.result.duplicates += len(rows) - len(unique_rows)
+        return unique_rows, list(compress(elements, is_new))
 
     def _batches(self, chunks: Iterable[MemberChunk]) -> Iterator[Batch]:
         """Regroups chunks into batches of ``batch_size``; no batch starts once ``stop`` is set."""

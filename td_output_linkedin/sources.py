@@ -216,10 +216,10 @@ class RowSource:
     def take_delimited_rest(self) -> DelimitedRest | None:
         """Hand the unread text of a csv or tsv source to a caller that parses it in parallel.
 
-        Returns None for other formats and once iteration has started. After this call the source
-        keeps a stream fault (a truncated gzip member, a read error) instead of raising it: the text
-        reads as ending there, and ``DelimitedRest.fault`` returns the error, so that the caller can
-        raise it after the complete rows before it, as iteration does.
+        Returns None for other formats and once iteration has started. After this call a stream
+        fault (a truncated gzip member, a read error) is kept instead of raised, and the text reads
+        as ending there. ``DelimitedRest.fault`` then returns the error, so that the caller can raise
+        it after the complete rows before it, as iteration does.
         """
         if self._fault_holder is None or self._text is None or self._iteration_started:
             return None

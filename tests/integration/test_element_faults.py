@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 
+from integration_support import sandbox_job_settings
+
 from td_output_linkedin.plugin import run
 from td_output_linkedin.sandbox import Sandbox, SandboxOptions
 
@@ -13,24 +15,7 @@ def test_temporary_element_failures_lose_nothing():
     expected = {hashlib.sha256(f"person.{number}@example.com".encode()).hexdigest() for number in range(1000)}
 
     with Sandbox(SandboxOptions(element_fault_rate=0.05, seed=11, users_requests_per_minute=100_000)) as sandbox:
-        credentials = sandbox.authorize()
-        settings = {
-            "ad_account_id": "5001",
-            "segment_name": "element faults",
-            "batch_size": 250,
-            "auth": {
-                "client_id": credentials.client_id,
-                "client_secret": credentials.client_secret,
-                "refresh_token": credentials.refresh_token,
-            },
-            "api": {
-                "base_url": sandbox.base_url,
-                "oauth_base_url": sandbox.base_url,
-                "new_segment_wait_seconds": 0,
-                "users_requests_per_minute": 100_000,
-                "max_attempts": 10,
-            },
-        }
+        settings = sandbox_job_settings(sandbox, segment_name="element faults", batch_size=250)
         result = run(settings, rows)
         members = sandbox.members(result.segment_id)
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 import pytest
+from integration_support import sandbox_job_settings
 
 from td_output_linkedin import parallel
 from td_output_linkedin.plugin import run
@@ -106,25 +107,7 @@ def test_workers_fill_the_sandbox_segment(tmp_path: Path, pools: list[Any]) -> N
 
     # Some elements fail for a temporary reason, so that resent subsets of batches are covered too.
     with Sandbox(SandboxOptions(users_requests_per_minute=100_000, element_fault_rate=0.02, seed=5)) as sandbox:
-        credentials = sandbox.authorize()
-        settings = {
-            "ad_account_id": "5001",
-            "segment_name": "workers",
-            "worker_processes": 2,
-            "batch_size": 1000,
-            "auth": {
-                "client_id": credentials.client_id,
-                "client_secret": credentials.client_secret,
-                "refresh_token": credentials.refresh_token,
-            },
-            "api": {
-                "base_url": sandbox.base_url,
-                "oauth_base_url": sandbox.base_url,
-                "new_segment_wait_seconds": 0,
-                "users_requests_per_minute": 100_000,
-                "max_attempts": 10,
-            },
-        }
+        settings = sandbox_job_settings(sandbox, segment_name="workers", worker_processes=2, batch_size=1000)
         with open_source(path) as source:
             result = run(settings, source)
         members = sandbox.members(result.segment_id)

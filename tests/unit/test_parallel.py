@@ -56,14 +56,14 @@ def read_in_one_process(
 ) -> Outcome:
     source = RowSource(io.BytesIO(data), format, columns=columns)
     build = builder_for(source, audience_type)
-    chunk = BuiltChunk()
+    outcomes = []
     error = None
     try:
         for item in source:
-            chunk.add(item if isinstance(item, Rejection) else build(*item))
+            outcomes.append(item if isinstance(item, Rejection) else build(*item))
     except InputError as caught:
         error = (str(caught), caught.row)
-    return outcome_of([chunk], error)
+    return outcome_of([BuiltChunk.of(outcomes)], error)
 
 
 def read_with_blocks(
@@ -249,7 +249,7 @@ def test_worker_processes_build_companies_alike() -> None:
     assert orjson.loads(outcome.members[0][1])["companyWebsiteDomain"] == "company0.example.com"
 
 
-def test_a_dead_worker_hands_the_rest_to_the_job_process(
+def test_dead_worker_hands_over_rest(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setattr(parallel, "BLOCK_CHARS", 4096)
@@ -302,17 +302,21 @@ def test_one_worker_means_one_process() -> None:
     assert len(list(source)) == 10
 
 
-def test_members_keep_the_builder_outcome() -> None:
+@pytest.mark.parametrize("exact_size", [False, True])
+def test_chunk_keeps_builder_outcomes(exact_size: bool) -> None:
     source = RowSource(io.BytesIO(b"email\nA@Example.com\n"), "csv")
     build = builder_for(source)
-    chunk = BuiltChunk()
     outcome = build(1, {"email": "A@Example.com"})
+    rejection = build(2, {"email": "not-an-email"})
     assert isinstance(outcome, Member)
-    chunk.add(outcome)
 
+    chunk = BuiltChunk.of([outcome, rejection], exact_size=exact_size)
+
+    assert chunk.rows_read == 2
     assert chunk.rows == [1]
     assert chunk.elements == [orjson.dumps(outcome.element)]
     assert chunk.fingerprints == [outcome.fingerprint]
+    assert chunk.rejections == [rejection]
 
 
 @pytest.mark.parametrize(("setting", "expected"), [(1, 1), (3, 3), (0, min(len(os.sched_getaffinity(0)), 8))])
@@ -347,7 +351,8 @@ def test_csv_error_hands_over_with_a_log_line(monkeypatch: pytest.MonkeyPatch, c
 
     assert outcome == read_in_one_process(data)
     assert (6_000, None, "not valid csv: ',' expected after '\"'") in outcome.rejections
-    handed_over = [record.getMessage() for record in caplog.records if "csv error in the block" in record.getMessage()]
+    messages = [record.getMessage() for record in caplog.records]
+    handed_over = [message for message in messages if "csv error in the block" in message]
     assert len(handed_over) == 1
     first_row = int(handed_over[0].split("from row ")[1].split(" ")[0])
     assert 5_800 < first_row <= 6_000
